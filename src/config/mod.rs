@@ -1,0 +1,550 @@
+//! The experiment as the user writes it: TOML, every key defaulted, validated with errors that
+//! name the file, the key path, the line and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Activation;
+use crate::tomlpos;
+
+/// A config that could not be read or is not valid, located in its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: `{key}` (default): {message}")]
+    InvalidDefault {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Worker threads for the numerical kernels; 0 = one per core.
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub hessian: HessianConfig,
+    #[serde(default)]
+    pub prune: PruneConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// The article's data: features ~ N(0, 1), labels uniform at random.
+    #[default]
+    Synthetic,
+    /// Features ~ N(0, 1), labels = argmax of a random tanh network: something to learn.
+    Teacher,
+    /// A CSV table with a header; `label` names the class column.
+    Csv,
+    /// 569 x 30 Wisconsin diagnostic breast cancer table (bundled).
+    BreastCancer,
+    /// 10,568 rated movie-review sentences as TF-IDF bags of words (bundled).
+    MovieReviews,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub source: DataSource,
+    /// Examples drawn (synthetic, teacher).
+    pub samples: usize,
+    /// Input features (synthetic, teacher).
+    pub features: usize,
+    /// Classes (synthetic, teacher).
+    pub classes: usize,
+    /// Hidden width of the random teacher network.
+    pub teacher_width: usize,
+    /// CSV file (csv); relative paths are taken from the config's folder.
+    pub path: Option<PathBuf>,
+    /// Name of the CSV class column (csv).
+    pub label: String,
+    /// Fraction held out for evaluation; 0 evaluates on the training set (the article's choice).
+    pub eval_fraction: f64,
+    /// Standardise features with the training split's mean and sd (csv, breast_cancer).
+    pub standardize: bool,
+    /// Vocabulary size cap (movie_reviews).
+    pub max_vocab: usize,
+    /// Minimum training-split count for a word to enter the vocabulary (movie_reviews).
+    pub min_count: usize,
+    /// Use only the first N examples after shuffling (0 = all); handy for quick runs.
+    pub limit: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::Synthetic,
+            samples: 100,
+            features: 10,
+            classes: 2,
+            teacher_width: 32,
+            path: None,
+            label: "label".into(),
+            eval_fraction: 0.2,
+            standardize: true,
+            max_vocab: 1000,
+            min_count: 2,
+            limit: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    #[default]
+    Mlp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    /// Hidden width of the stem and of every block.
+    pub width: usize,
+    /// Number of `width -> width` blocks (each wrapped in the skip for the residual variant).
+    pub depth: usize,
+    pub activation: Activation,
+    /// Residual branch scale: `h + alpha * F(h)`.
+    pub alpha: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            kind: ModelKind::Mlp,
+            width: 20,
+            depth: 1,
+            activation: Activation::Relu,
+            alpha: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    #[default]
+    Adam,
+    Sgd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Reshuffle the training set every epoch (seeded; same order for residual and plain).
+    pub shuffle: bool,
+    /// SGD momentum (0 = plain SGD).
+    pub momentum: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// L2 penalty added to the gradient (PyTorch's `weight_decay`).
+    pub weight_decay: f64,
+    /// L1 penalty on weights (not biases): `l1 * sum |w|` is added to the loss.
+    pub l1: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            optimizer: Optimizer::Adam,
+            lr: 1e-3,
+            epochs: 10,
+            batch_size: 10,
+            shuffle: true,
+            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            l1: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HessianMethod {
+    #[default]
+    Dense,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HessianConfig {
+    pub method: HessianMethod,
+    /// Examples the loss is averaged over (the first N of the training split); 0 = all.
+    pub samples: usize,
+    /// Largest parameter count the dense method accepts.
+    pub dense_limit: usize,
+    /// Histogram bins stored with the spectrum.
+    pub bins: usize,
+    /// Relative central-difference step for Hessian-vector products (see docs/method.md).
+    pub fd_step: f64,
+}
+
+impl Default for HessianConfig {
+    fn default() -> Self {
+        HessianConfig {
+            method: HessianMethod::Dense,
+            samples: 0,
+            dense_limit: 3000,
+            bins: 40,
+            fd_step: 1e-5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneMethod {
+    #[default]
+    Magnitude,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneScope {
+    /// One threshold over every eligible parameter.
+    #[default]
+    Global,
+    /// The same ratio within each layer.
+    Layer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PruneConfig {
+    pub method: PruneMethod,
+    pub scope: PruneScope,
+    /// Prune biases too (the article does); otherwise weights only.
+    pub include_bias: bool,
+    /// Fractions of the eligible parameters set to zero, each in (0, 1).
+    pub ratios: Vec<f64>,
+}
+
+impl Default for PruneConfig {
+    fn default() -> Self {
+        PruneConfig {
+            method: PruneMethod::Magnitude,
+            scope: PruneScope::Global,
+            include_bias: false,
+            ratios: vec![0.1, 0.2, 0.3, 0.4, 0.5],
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Config::parse(&src, &path.display().to_string())?;
+        // A relative CSV path means "next to the config", wherever the tool is started.
+        if let Some(p) = &cfg.data.path {
+            if p.is_relative() {
+                if let Some(dir) = path.parent() {
+                    cfg.data.path = Some(dir.join(p));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(src: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(src).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, _) = tomlpos::line_col(src, offset);
+            let key = tomlpos::path_at(src, offset).unwrap_or_else(|| "(top level)".into());
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|(key, message)| {
+            let parts: Vec<&str> = key.split('.').collect();
+            match tomlpos::line_of(src, &parts) {
+                Some(line) => ConfigError::Invalid {
+                    file: file.to_string(),
+                    line,
+                    key,
+                    message,
+                },
+                None => ConfigError::InvalidDefault {
+                    file: file.to_string(),
+                    key,
+                    message,
+                },
+            }
+        })?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges and combinations; the error is `(key path, what is allowed)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        fn bad(key: &str, msg: impl Into<String>) -> Result<(), (String, String)> {
+            Err((key.to_string(), msg.into()))
+        }
+        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty");
+        }
+        if self
+            .name
+            .chars()
+            .any(|c| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        {
+            return bad(
+                "name",
+                "may hold letters, digits, '-', '_' and '.' only (it becomes a file name)",
+            );
+        }
+        let d = &self.data;
+        if matches!(d.source, DataSource::Synthetic | DataSource::Teacher) {
+            if d.samples < 2 {
+                return bad("data.samples", format!("is {}, must be at least 2", d.samples));
+            }
+            if d.features == 0 {
+                return bad("data.features", "is 0, must be at least 1");
+            }
+            if d.classes < 2 {
+                return bad("data.classes", format!("is {}, must be at least 2", d.classes));
+            }
+            if d.source == DataSource::Teacher && d.teacher_width == 0 {
+                return bad("data.teacher_width", "is 0, must be at least 1");
+            }
+        }
+        if d.source == DataSource::Csv && d.path.is_none() {
+            return bad(
+                "data.path",
+                "is required when data.source = \"csv\" (path to a CSV file with a header)",
+            );
+        }
+        if !(0.0..1.0).contains(&d.eval_fraction) || d.eval_fraction.is_nan() {
+            return bad(
+                "data.eval_fraction",
+                format!(
+                    "is {}, must be in [0, 1) (0 evaluates on the training set)",
+                    d.eval_fraction
+                ),
+            );
+        }
+        if d.max_vocab == 0 {
+            return bad("data.max_vocab", "is 0, must be at least 1");
+        }
+        let m = &self.model;
+        if m.width == 0 {
+            return bad("model.width", "is 0, must be at least 1");
+        }
+        if !m.alpha.is_finite() {
+            return bad("model.alpha", "must be a finite number");
+        }
+        let t = &self.train;
+        if !finite_pos(t.lr) {
+            return bad("train.lr", format!("is {}, must be > 0", t.lr));
+        }
+        if t.batch_size == 0 {
+            return bad("train.batch_size", "is 0, must be at least 1");
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            return bad("train.momentum", format!("is {}, must be in [0, 1)", t.momentum));
+        }
+        if !(0.0..1.0).contains(&t.beta1) {
+            return bad("train.beta1", format!("is {}, must be in [0, 1)", t.beta1));
+        }
+        if !(0.0..1.0).contains(&t.beta2) {
+            return bad("train.beta2", format!("is {}, must be in [0, 1)", t.beta2));
+        }
+        if !finite_pos(t.eps) {
+            return bad("train.eps", format!("is {}, must be > 0", t.eps));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return bad("train.weight_decay", "must be >= 0");
+        }
+        if !(t.l1 >= 0.0 && t.l1.is_finite()) {
+            return bad("train.l1", "must be >= 0");
+        }
+        let h = &self.hessian;
+        if h.bins == 0 {
+            return bad("hessian.bins", "is 0, must be at least 1");
+        }
+        if !(h.fd_step > 0.0 && h.fd_step < 1e-2) {
+            return bad(
+                "hessian.fd_step",
+                format!(
+                    "is {}, must be in (0, 1e-2): larger steps cross ReLU kinks",
+                    h.fd_step
+                ),
+            );
+        }
+        let p = &self.prune;
+        if p.ratios.is_empty() {
+            return bad("prune.ratios", "must list at least one ratio, e.g. [0.1, 0.3, 0.5]");
+        }
+        for (i, r) in p.ratios.iter().enumerate() {
+            if !(*r > 0.0 && *r < 1.0) {
+                return bad(
+                    "prune.ratios",
+                    format!("entry {i} is {r}, every ratio must be in (0, 1)"),
+                );
+            }
+        }
+        if self.device == DeviceChoice::Cuda {
+            return bad(
+                "device",
+                "\"cuda\" needs a binary built with `--features cuda`; this one runs on \"cpu\"",
+            );
+        }
+        Ok(())
+    }
+
+    /// The config as TOML, every default written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serialises")
+    }
+}
+
+/// A commented template holding every key with its default, for `resprune-tui new NAME`.
+pub fn template(name: &str) -> String {
+    let d = Config {
+        name: name.to_string(),
+        seed: 0,
+        device: DeviceChoice::Cpu,
+        threads: 0,
+        data: DataConfig::default(),
+        model: ModelConfig::default(),
+        train: TrainConfig::default(),
+        hessian: HessianConfig::default(),
+        prune: PruneConfig::default(),
+    };
+    let ratios = d
+        .prune
+        .ratios
+        .iter()
+        .map(|r| format!("{r}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"# resprune-tui experiment: a residual and a plain model of the same shape, trained from
+# the same theta on the same data order; Hessian spectrum of each; pruning sweep.
+# Every key is shown with its default. Run it with: resprune-tui run {name}.toml
+
+name = "{name}"
+seed = {seed}          # data, split, init and batch order all follow from it
+device = "cpu"     # cpu | cuda (needs a build with --features cuda) | auto
+threads = 0        # kernel threads, 0 = one per core (records are reproducible per thread count)
+
+[data]
+source = "synthetic"   # synthetic | teacher | csv | breast_cancer | movie_reviews
+samples = {samples}          # synthetic, teacher: examples drawn
+features = {features}          # synthetic, teacher: x ~ N(0, 1) in this many dimensions
+classes = {classes}            # synthetic, teacher
+teacher_width = {tw}     # teacher: hidden width of the random labelling network
+# path = "table.csv"   # csv: file with a header row (relative to this config)
+label = "{label}"        # csv: name of the class column
+eval_fraction = {ef}   # held out for evaluation; 0 = evaluate on the training set
+standardize = true     # csv, breast_cancer: z-score with training-split statistics
+max_vocab = {mv}       # movie_reviews: vocabulary size cap
+min_count = {mc}         # movie_reviews: minimum word count in the training split
+limit = 0              # use only the first N shuffled examples (0 = all)
+
+[model]
+kind = "mlp"
+width = {width}            # stem Linear(inputs, width), then `depth` blocks Linear(width, width)
+depth = {depth}
+activation = "relu"    # relu | gelu | tanh
+alpha = {alpha}            # residual: h + alpha * F(h); plain: F(h)
+
+[train]
+optimizer = "adam"     # adam | sgd
+lr = {lr}
+epochs = {epochs}
+batch_size = {bs}
+shuffle = true
+momentum = 0.0         # sgd
+beta1 = 0.9            # adam
+beta2 = 0.999          # adam
+eps = 1e-8             # adam
+weight_decay = 0.0
+l1 = 0.0               # l1 * sum |w| over weights
+
+[hessian]
+method = "dense"       # dense: every eigenvalue (up to dense_limit parameters)
+samples = 0            # examples the loss is averaged over (first N of the train split), 0 = all
+dense_limit = {dl}
+bins = {bins}              # histogram bins stored in the record
+fd_step = 1e-5         # relative central-difference step of the Hessian-vector product
+
+[prune]
+method = "magnitude"
+scope = "global"       # global | layer
+include_bias = false   # the article prunes biases too
+ratios = [{ratios}]
+"#,
+        name = d.name,
+        seed = d.seed,
+        samples = d.data.samples,
+        features = d.data.features,
+        classes = d.data.classes,
+        tw = d.data.teacher_width,
+        label = d.data.label,
+        ef = d.data.eval_fraction,
+        mv = d.data.max_vocab,
+        mc = d.data.min_count,
+        width = d.model.width,
+        depth = d.model.depth,
+        alpha = d.model.alpha,
+        lr = d.train.lr,
+        epochs = d.train.epochs,
+        bs = d.train.batch_size,
+        dl = d.hessian.dense_limit,
+        bins = d.hessian.bins,
+    )
+}
