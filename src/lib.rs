@@ -3,9 +3,14 @@
 //!
 //! Layers, top to bottom: [`config`] -> [`data`] -> [`model`] -> [`train`] -> [`curvature`]
 //! -> [`prune`] -> [`record`], tied together by [`experiment::run`].
+pub mod cli;
 pub mod config;
+pub mod curvature;
 pub mod data;
+pub mod experiment;
 pub mod model;
+pub mod prune;
+pub mod record;
 pub mod rng;
 pub mod tomlpos;
 pub mod train;

@@ -1,0 +1,358 @@
+//! Curvature of the loss: Hessian-vector products by central differences of f64 gradients,
+//! the dense Hessian, and statistics of its spectrum.
+//!
+//! dfdx has no second-order autodiff, so `H v = (g(θ + h v) − g(θ − h v)) / 2h`; the step and
+//! its error are discussed in docs/method.md.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Network, PreparedBatch};
+
+/// Anything that returns the loss and writes its gradient at `theta`.
+pub trait LossGrad: Sync {
+    fn dim(&self) -> usize;
+    fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64;
+}
+
+/// The mean loss of a network over a fixed set of examples.
+pub struct BatchLoss<'a> {
+    pub net: &'a Network,
+    pub batch: &'a PreparedBatch,
+}
+
+impl LossGrad for BatchLoss<'_> {
+    fn dim(&self) -> usize {
+        self.net.dim()
+    }
+
+    fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        self.net.loss_grad(theta, self.batch, grad).loss
+    }
+}
+
+/// A Hessian-vector product oracle.
+pub trait Hvp {
+    fn dim(&self) -> usize;
+    /// `out = H v`.
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]);
+    /// Gradient evaluations spent so far (0 for oracles that use none).
+    fn gradient_evals(&self) -> usize {
+        0
+    }
+}
+
+/// The central-difference step for direction `v`: `fd_step · max(1, ‖θ‖∞) / ‖v‖∞`, so the
+/// largest coordinate of the perturbation is `fd_step` relative to the weights' scale.
+pub fn fd_step_for(theta: &[f64], v: &[f64], fd_step: f64) -> f64 {
+    let scale = theta.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+    let vmax = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if vmax == 0.0 {
+        0.0
+    } else {
+        fd_step * scale / vmax
+    }
+}
+
+/// `H v` at `theta` by central differences of the gradient.
+pub struct FdHvp<'a, L: LossGrad> {
+    loss: &'a L,
+    theta: Vec<f64>,
+    fd_step: f64,
+    evals: usize,
+    plus: Vec<f64>,
+    minus: Vec<f64>,
+    g_minus: Vec<f64>,
+}
+
+impl<'a, L: LossGrad> FdHvp<'a, L> {
+    pub fn new(loss: &'a L, theta: &[f64], fd_step: f64) -> Self {
+        let n = theta.len();
+        FdHvp {
+            loss,
+            theta: theta.to_vec(),
+            fd_step,
+            evals: 0,
+            plus: vec![0.0; n],
+            minus: vec![0.0; n],
+            g_minus: vec![0.0; n],
+        }
+    }
+}
+
+impl<L: LossGrad> Hvp for FdHvp<'_, L> {
+    fn dim(&self) -> usize {
+        self.theta.len()
+    }
+
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        let h = fd_step_for(&self.theta, v, self.fd_step);
+        if h == 0.0 {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return;
+        }
+        for i in 0..v.len() {
+            self.plus[i] = self.theta[i] + h * v[i];
+            self.minus[i] = self.theta[i] - h * v[i];
+        }
+        self.loss.loss_grad(&self.plus, out);
+        self.loss.loss_grad(&self.minus, &mut self.g_minus);
+        self.evals += 2;
+        for i in 0..v.len() {
+            out[i] = (out[i] - self.g_minus[i]) / (2.0 * h);
+        }
+    }
+
+    fn gradient_evals(&self) -> usize {
+        self.evals
+    }
+}
+
+/// A dense symmetric matrix, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseHessian {
+    pub n: usize,
+    pub data: Vec<f64>,
+    /// `max |H − Hᵀ| / max |H|` before symmetrising: the finite-difference error made visible.
+    pub asymmetry: f64,
+    pub gradient_evals: usize,
+}
+
+impl DenseHessian {
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.n + j]
+    }
+
+    /// All eigenvalues, ascending (faer's self-adjoint solver).
+    pub fn eigenvalues(&self) -> Result<Vec<f64>, CurvatureError> {
+        let m = faer::Mat::<f64>::from_fn(self.n, self.n, |i, j| self.get(i, j));
+        m.self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|e| CurvatureError::Eigen(format!("{e:?}")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CurvatureError {
+    #[error(
+        "the dense Hessian of {params} parameters exceeds hessian.dense_limit = {limit}: \
+         it would take {params} x {params} x 8 bytes and {evals} gradient evaluations. \
+         Raise hessian.dense_limit if that is what you want, or use a smaller model"
+    )]
+    TooLarge {
+        params: usize,
+        limit: usize,
+        evals: usize,
+    },
+    #[error("the eigen solver failed: {0}")]
+    Eigen(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Every column `H e_i` by central differences (columns in parallel), then `(H + Hᵀ) / 2`.
+/// `progress` is called with the number of finished columns; `cancel` stops early.
+pub fn dense_hessian<L: LossGrad>(
+    loss: &L,
+    theta: &[f64],
+    fd_step: f64,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<DenseHessian, CurvatureError> {
+    let n = theta.len();
+    let done = AtomicUsize::new(0);
+    let h = fd_step_for(theta, &[1.0], fd_step);
+    let columns: Vec<Option<Vec<f64>>> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || (theta.to_vec(), vec![0.0; n]),
+            |(work, g_minus), i| {
+                if cancel.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let mut col = vec![0.0; n];
+                work[i] = theta[i] + h;
+                loss.loss_grad(work, &mut col);
+                work[i] = theta[i] - h;
+                loss.loss_grad(work, g_minus);
+                work[i] = theta[i];
+                for (c, m) in col.iter_mut().zip(g_minus.iter()) {
+                    *c = (*c - m) / (2.0 * h);
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                Some(col)
+            },
+        )
+        .collect();
+    let mut data = vec![0.0; n * n];
+    for (j, col) in columns.into_iter().enumerate() {
+        let col = col.ok_or(CurvatureError::Cancelled)?;
+        for (i, v) in col.into_iter().enumerate() {
+            data[i * n + j] = v;
+        }
+    }
+    let mut max_abs = 0.0f64;
+    let mut max_asym = 0.0f64;
+    for i in 0..n {
+        for j in 0..i {
+            let (a, b) = (data[i * n + j], data[j * n + i]);
+            max_asym = max_asym.max((a - b).abs());
+            let s = 0.5 * (a + b);
+            data[i * n + j] = s;
+            data[j * n + i] = s;
+        }
+    }
+    for v in &data {
+        max_abs = max_abs.max(v.abs());
+    }
+    Ok(DenseHessian {
+        n,
+        data,
+        asymmetry: if max_abs > 0.0 {
+            max_asym / max_abs
+        } else {
+            0.0
+        },
+        gradient_evals: 2 * n,
+    })
+}
+
+/// Summary statistics of a spectrum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpectrumStats {
+    pub n: usize,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Population variance `(1/n) Σ (λ_i − mean)²`.
+    pub variance: f64,
+    pub trace: f64,
+    /// Eigenvalues below `-zero_tol`.
+    pub negatives: usize,
+    /// Eigenvalues with `|λ| <= zero_tol`.
+    pub near_zero: usize,
+    /// `n · eps · max|λ|`.
+    pub zero_tol: f64,
+    /// `max|λ| / min{|λ| : |λ| > zero_tol}`; infinite when every eigenvalue is near zero.
+    pub condition: f64,
+}
+
+impl SpectrumStats {
+    pub fn from_eigenvalues(ev: &[f64]) -> SpectrumStats {
+        let n = ev.len();
+        let nf = n.max(1) as f64;
+        let min = ev.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = ev.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let trace: f64 = ev.iter().sum();
+        let mean = trace / nf;
+        let variance = ev.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / nf;
+        let amax = ev.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+        let zero_tol = nf * f64::EPSILON * amax;
+        let negatives = ev.iter().filter(|l| **l < -zero_tol).count();
+        let near_zero = ev.iter().filter(|l| l.abs() <= zero_tol).count();
+        let smallest_nonzero = ev
+            .iter()
+            .map(|l| l.abs())
+            .filter(|a| *a > zero_tol)
+            .fold(f64::INFINITY, f64::min);
+        SpectrumStats {
+            n,
+            min,
+            max,
+            mean,
+            variance,
+            trace,
+            negatives,
+            near_zero,
+            zero_tol,
+            condition: if smallest_nonzero.is_finite() {
+                amax / smallest_nonzero
+            } else {
+                f64::INFINITY
+            },
+        }
+    }
+}
+
+/// Counts of eigenvalues in equal-width bins over `[lo, hi]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Histogram {
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    pub fn new(values: &[f64], lo: f64, hi: f64, bins: usize) -> Histogram {
+        let bins = bins.max(1);
+        let mut counts = vec![0u64; bins];
+        let width = (hi - lo) / bins as f64;
+        for &v in values {
+            let b = if width > 0.0 {
+                (((v - lo) / width).floor() as isize).clamp(0, bins as isize - 1) as usize
+            } else {
+                bins / 2
+            };
+            counts[b] += 1;
+        }
+        Histogram { lo, hi, counts }
+    }
+}
+
+/// The Hessian spectrum of one model, as stored in the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spectrum {
+    /// How the numbers were produced (`dense`).
+    pub method: String,
+    /// Examples the loss was averaged over.
+    pub samples: usize,
+    pub params: usize,
+    pub fd_step: f64,
+    pub gradient_evals: usize,
+    /// `max |H − Hᵀ| / max |H|` of the finite-difference Hessian before symmetrising.
+    pub asymmetry: f64,
+    pub stats: SpectrumStats,
+    pub histogram: Histogram,
+    /// Every eigenvalue, ascending.
+    pub eigenvalues: Vec<f64>,
+}
+
+/// Dense Hessian and all eigenvalues of the mean loss over `batch`.
+pub fn dense_spectrum(
+    net: &Network,
+    theta: &[f64],
+    batch: &PreparedBatch,
+    fd_step: f64,
+    limit: usize,
+    bins: usize,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Spectrum, CurvatureError> {
+    let n = theta.len();
+    if n > limit {
+        return Err(CurvatureError::TooLarge {
+            params: n,
+            limit,
+            evals: 2 * n,
+        });
+    }
+    let loss = BatchLoss { net, batch };
+    let h = dense_hessian(&loss, theta, fd_step, cancel, progress)?;
+    let ev = h.eigenvalues()?;
+    let stats = SpectrumStats::from_eigenvalues(&ev);
+    Ok(Spectrum {
+        method: "dense".into(),
+        samples: batch.len(),
+        params: n,
+        fd_step,
+        gradient_evals: h.gradient_evals,
+        asymmetry: h.asymmetry,
+        histogram: Histogram::new(&ev, stats.min, stats.max, bins),
+        stats,
+        eigenvalues: ev,
+    })
+}

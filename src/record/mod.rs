@@ -1,0 +1,326 @@
+//! The whole experiment as one TOML file: config (defaults filled), machine facts, timings,
+//! and per model the training history, spectrum and pruning table. Written atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::curvature::Spectrum;
+use crate::data::DataSummary;
+use crate::model::{Activation, Variant};
+use crate::prune::PruneRow;
+use crate::tomlpos;
+use crate::train::EpochStats;
+
+/// Bumped whenever a field changes meaning or a required field is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Complete,
+    /// Stopped by the user (Ctrl-C, cancel); holds the stages that finished.
+    Interrupted,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    pub os: String,
+    pub arch: String,
+    pub cpu: String,
+    /// Kernel threads the run used.
+    pub threads: usize,
+    pub device: String,
+}
+
+impl Machine {
+    pub fn current(threads: usize) -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            cpu,
+            threads,
+            device: "cpu".into(),
+        }
+    }
+}
+
+/// Wall seconds per stage, both models together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    pub data_s: f64,
+    pub train_s: f64,
+    pub spectrum_s: f64,
+    pub prune_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInfo {
+    pub name: String,
+    /// `[out, in]` of the weight.
+    pub shape: Vec<usize>,
+    pub params: usize,
+    /// True for the blocks wrapped in the skip (residual variant only).
+    pub skip: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSummary {
+    pub kind: String,
+    pub params: usize,
+    pub inputs: usize,
+    pub width: usize,
+    pub depth: usize,
+    pub classes: usize,
+    pub activation: Activation,
+    pub alpha: f64,
+    pub layers: Vec<LayerInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantResult {
+    pub variant: Variant,
+    pub history: Vec<EpochStats>,
+    pub spectrum: Option<Spectrum>,
+    pub pruning: Vec<PruneRow>,
+}
+
+impl VariantResult {
+    pub fn new(variant: Variant) -> Self {
+        VariantResult {
+            variant,
+            history: Vec::new(),
+            spectrum: None,
+            pruning: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub status: Status,
+    /// Why the run stopped early (interrupted, failed).
+    pub error: Option<String>,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub finished_at: String,
+    pub machine: Machine,
+    pub timings: Timings,
+    pub config: Config,
+    pub data: DataSummary,
+    pub model: ModelSummary,
+    pub residual: VariantResult,
+    pub plain: VariantResult,
+}
+
+impl Record {
+    pub fn variant(&self, v: Variant) -> &VariantResult {
+        match v {
+            Variant::Residual => &self.residual,
+            Variant::Plain => &self.plain,
+        }
+    }
+
+    pub fn variant_mut(&mut self, v: Variant) -> &mut VariantResult {
+        match v {
+            Variant::Residual => &mut self.residual,
+            Variant::Plain => &mut self.plain,
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String, RecordError> {
+        toml::to_string(self).map_err(|e| RecordError::Serialize(e.to_string()))
+    }
+
+    /// `<name>-<UTC timestamp>.toml`, e.g. `article-20261128T153012Z.toml`.
+    pub fn file_name(&self) -> String {
+        let stamp: String = self
+            .started_at
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        format!("{}-{}.toml", self.config.name, stamp)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot read record {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write record {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "{path}: schema_version {found} is newer than this resprune-tui understands \
+         ({SCHEMA_VERSION}); upgrade resprune-tui to read it"
+    )]
+    NewerSchema { path: String, found: u64 },
+    #[error("cannot serialise the record: {0}")]
+    Serialize(String),
+}
+
+/// Reads a record, checking the schema version first.
+pub fn load(path: &Path) -> Result<Record, RecordError> {
+    let src = std::fs::read_to_string(path).map_err(|source| RecordError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&src, &path.display().to_string())
+}
+
+pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
+    if let Ok(table) = src.parse::<toml::Table>() {
+        if let Some(v) = table.get("schema_version").and_then(|v| v.as_integer()) {
+            if v > SCHEMA_VERSION as i64 {
+                return Err(RecordError::NewerSchema {
+                    path: path.into(),
+                    found: v as u64,
+                });
+            }
+        }
+    }
+    toml::from_str(src).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        RecordError::Parse {
+            path: path.into(),
+            line: tomlpos::line_col(src, offset).0,
+            key: tomlpos::path_at(src, offset).unwrap_or_else(|| "(top level)".into()),
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder: write, fsync,
+/// rename. A crash leaves either the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("record");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // the rename itself is durable once the folder is synced
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Saves the record in `dir` under [`Record::file_name`] (a `-N` suffix when taken).
+pub fn save(record: &Record, dir: &Path) -> Result<PathBuf, RecordError> {
+    let text = record.to_toml()?;
+    let base = record.file_name();
+    let mut path = dir.join(&base);
+    let mut k = 1;
+    while path.exists() {
+        path = dir.join(base.replace(".toml", &format!("-{k}.toml")));
+        k += 1;
+    }
+    write_atomic(&path, text.as_bytes()).map_err(|source| RecordError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Where records go: `--out DIR`, else `./experiments` when it exists, else the user data dir.
+pub fn default_dir(out: Option<&Path>) -> PathBuf {
+    if let Some(o) = out {
+        return o.to_path_buf();
+    }
+    let local = Path::new("experiments");
+    if local.is_dir() {
+        return local.to_path_buf();
+    }
+    directories::ProjectDirs::from("", "", "resprune-tui")
+        .map(|d| d.data_dir().join("experiments"))
+        .unwrap_or_else(|| local.to_path_buf())
+}
+
+/// Checks that `dir` exists (creating it) and accepts a file, before any work is done.
+pub fn check_writable(dir: &Path) -> Result<(), RecordError> {
+    let err = |source| RecordError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(format!(".resprune-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(err)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Records in `dir`, newest first (by `started_at`), with the ones that fail to load reported.
+pub fn list(dir: &Path) -> Vec<(PathBuf, Result<Record, RecordError>)> {
+    let mut out: Vec<(PathBuf, Result<Record, RecordError>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "toml")
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+        })
+        .filter_map(|p| {
+            // configs live beside records; only files with a schema_version are records
+            let text = std::fs::read_to_string(&p).ok()?;
+            if !text.contains("schema_version") {
+                return None;
+            }
+            let r = parse(&text, &p.display().to_string());
+            Some((p, r))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let ka = a.1.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+        let kb = b.1.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+        kb.cmp(&ka).then(b.0.cmp(&a.0))
+    });
+    out
+}
