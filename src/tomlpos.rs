@@ -33,6 +33,7 @@ pub fn line_of(src: &str, path: &[&str]) -> Option<usize> {
 pub fn path_at(src: &str, offset: usize) -> Option<String> {
     let root = DeTable::parse(src).ok()?;
     let mut path = Vec::new();
+    // an unknown key's own span is the error's; its table is the deepest match
     walk(root.get_ref(), offset, &mut path);
     if path.is_empty() {
         None
@@ -41,31 +42,32 @@ pub fn path_at(src: &str, offset: usize) -> Option<String> {
     }
 }
 
-fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) {
+fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
     for (k, v) in table.iter() {
         let ks = k.span();
         let vs = v.span();
-        if ks.contains(&offset) || vs.contains(&offset) || (vs.start <= offset && offset <= vs.end)
-        {
-            path.push(k.get_ref().to_string());
-            match v.get_ref() {
-                DeValue::Table(t) => walk(t, offset, path),
-                DeValue::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        if item.span().contains(&offset) {
-                            path.push(i.to_string());
-                            if let DeValue::Table(t) = item.get_ref() {
-                                walk(t, offset, path);
-                            }
-                            break;
-                        }
-                    }
+        let here = ks.contains(&offset) || vs.contains(&offset);
+        path.push(k.get_ref().to_string());
+        // a `[section]` table's span is only its header: look inside it as well
+        let inside = match v.get_ref() {
+            DeValue::Table(t) => walk(t, offset, path),
+            DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                path.push(i.to_string());
+                let found = item.span().contains(&offset)
+                    || matches!(item.get_ref(), DeValue::Table(t) if walk(t, offset, path));
+                if !found {
+                    path.pop();
                 }
-                _ => {}
-            }
-            return;
+                found
+            }),
+            _ => false,
+        };
+        if here || inside {
+            return true;
         }
+        path.pop();
     }
+    false
 }
 
 #[cfg(test)]

@@ -104,6 +104,10 @@ pub fn render(r: &Record) -> String {
     row(&mut s, "  negative (beyond tol)", &|v| {
         sp(v).map(|x| x.stats.negatives.to_string())
     });
+    row(&mut s, "  negative (beyond FD noise)", &|v| {
+        sp(v).map(|x| x.negatives_beyond_noise.to_string())
+    });
+    row(&mut s, "  FD noise floor", &|v| sp(v).map(|x| num(x.noise_floor)));
     row(&mut s, "  near zero", &|v| {
         sp(v).map(|x| x.stats.near_zero.to_string())
     });

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Network, PreparedBatch};
 
+
 /// Anything that returns the loss and writes its gradient at `theta`.
 pub trait LossGrad: Sync {
     fn dim(&self) -> usize;
@@ -315,6 +316,11 @@ pub struct Spectrum {
     pub gradient_evals: usize,
     /// `max |H − Hᵀ| / max |H|` of the finite-difference Hessian before symmetrising.
     pub asymmetry: f64,
+    /// `asymmetry · max|λ|`: the finite-difference error in absolute terms. Eigenvalues
+    /// within it of zero cannot be told from zero, whatever `stats.zero_tol` says.
+    pub noise_floor: f64,
+    /// Eigenvalues below `-noise_floor`: negative curvature the step error cannot explain.
+    pub negatives_beyond_noise: usize,
     pub stats: SpectrumStats,
     pub histogram: Histogram,
     /// Every eigenvalue, ascending.
@@ -344,6 +350,7 @@ pub fn dense_spectrum(
     let h = dense_hessian(&loss, theta, fd_step, cancel, progress)?;
     let ev = h.eigenvalues()?;
     let stats = SpectrumStats::from_eigenvalues(&ev);
+    let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
     Ok(Spectrum {
         method: "dense".into(),
         samples: batch.len(),
@@ -351,6 +358,8 @@ pub fn dense_spectrum(
         fd_step,
         gradient_evals: h.gradient_evals,
         asymmetry: h.asymmetry,
+        noise_floor,
+        negatives_beyond_noise: ev.iter().filter(|l| **l < -noise_floor).count(),
         histogram: Histogram::new(&ev, stats.min, stats.max, bins),
         stats,
         eigenvalues: ev,

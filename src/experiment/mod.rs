@@ -252,10 +252,12 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             None,
             &mut progress,
         ) {
-            Ok(h) => record.variant_mut(v).history = h,
-            Err(TrainError::Cancelled) => {
-                timings.train_s = t.elapsed().as_secs_f64();
-                return interrupted(record, timings);
+            Ok(out) => {
+                record.variant_mut(v).history = out.history;
+                if out.cancelled {
+                    timings.train_s = t.elapsed().as_secs_f64();
+                    return interrupted(record, timings);
+                }
             }
             Err(e) => return Err(ExperimentError::Train(e)),
         }

@@ -20,8 +20,13 @@ pub enum TrainError {
         step: usize,
         value: f64,
     },
-    #[error("cancelled")]
-    Cancelled,
+}
+
+/// The history of a training run, and whether it was cut short by a cancel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    pub history: Vec<EpochStats>,
+    pub cancelled: bool,
 }
 
 /// Loss and accuracy after one epoch (epoch 0 is the initial `theta`).
@@ -125,7 +130,8 @@ impl<F: FnMut(&EpochStats) -> bool> Progress for F {
     }
 }
 
-/// Trains `theta` in place for `cfg.epochs` epochs and returns the history, epoch 0 included.
+/// Trains `theta` in place for `cfg.epochs` epochs and returns the history, epoch 0 included;
+/// `progress` returning false stops it after the current epoch.
 /// The batch order depends on `seed` only, so the residual and plain models see the same one.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -137,7 +143,7 @@ pub fn train(
     seed: u64,
     mask: Option<&[bool]>,
     progress: &mut dyn Progress,
-) -> Result<Vec<EpochStats>, TrainError> {
+) -> Result<TrainOutcome, TrainError> {
     let full_train = net.prepare(&train.x, &train.y);
     let mut opt = OptimizerState::new(cfg, net);
     let mut rng = stream(seed, Stream::Shuffle);
@@ -159,8 +165,14 @@ pub fn train(
     };
     let first = record(0, theta);
     let mut history = vec![first];
+    let stopped = |history| {
+        Ok(TrainOutcome {
+            history,
+            cancelled: true,
+        })
+    };
     if !progress.epoch(&first) {
-        return Err(TrainError::Cancelled);
+        return stopped(history);
     }
     let mut step = 0;
     for epoch in 1..=cfg.epochs {
@@ -193,10 +205,13 @@ pub fn train(
         }
         history.push(stats);
         if !progress.epoch(&stats) {
-            return Err(TrainError::Cancelled);
+            return stopped(history);
         }
     }
-    Ok(history)
+    Ok(TrainOutcome {
+        history,
+        cancelled: false,
+    })
 }
 
 /// Sets every masked-out parameter (`mask[i] == false`) to exactly zero.

@@ -1,0 +1,139 @@
+//! Config errors name the file, the key path, the line, and what is allowed.
+
+use resprune::config::{Config, ConfigError, DataSource, PruneScope};
+
+const GOOD: &str = r#"
+name = "t"
+seed = 3
+
+[data]
+source = "teacher"
+samples = 50
+
+[train]
+lr = 0.01
+epochs = 2
+
+[prune]
+ratios = [0.25, 0.5]
+scope = "layer"
+"#;
+
+fn err(src: &str) -> String {
+    match Config::parse(src, "exp.toml") {
+        Ok(_) => panic!("config should have been refused:\n{src}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_valid_config_fills_every_default() {
+    let c = Config::parse(GOOD, "exp.toml").unwrap();
+    assert_eq!(c.seed, 3);
+    assert_eq!(c.data.source, DataSource::Teacher);
+    assert_eq!(c.data.samples, 50);
+    assert_eq!(c.data.features, 10); // default
+    assert_eq!(c.model.width, 20); // default
+    assert_eq!(c.train.batch_size, 10); // default
+    assert_eq!(c.hessian.dense_limit, 3000);
+    assert_eq!(c.prune.scope, PruneScope::Layer);
+    assert_eq!(c.prune.ratios, vec![0.25, 0.5]);
+    // defaults are written out: the TOML round trip gives the same config
+    let again = Config::parse(&c.to_toml(), "again.toml").unwrap();
+    assert_eq!(again, c);
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_line_and_path() {
+    let e = err(&GOOD.replace("epochs = 2", "epochs = 2\nepochz = 3"));
+    assert!(e.starts_with("exp.toml:12:"), "{e}");
+    assert!(e.contains("train.epochz"), "{e}");
+    assert!(e.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_refused() {
+    let e = err(&GOOD.replace("lr = 0.01", "lr = \"fast\""));
+    assert!(e.starts_with("exp.toml:10:"), "{e}");
+    assert!(e.contains("train.lr"), "{e}");
+}
+
+#[test]
+fn unknown_enum_value_lists_the_choices() {
+    let e = err(&GOOD.replace("scope = \"layer\"", "scope = \"everywhere\""));
+    assert!(e.contains("prune.scope"), "{e}");
+    assert!(e.contains("global") && e.contains("layer"), "{e}");
+}
+
+#[test]
+fn ratio_outside_the_open_unit_interval_is_refused() {
+    for bad in ["1.0", "0.0", "-0.2", "1.5"] {
+        let e = err(&GOOD.replace("[0.25, 0.5]", &format!("[0.25, {bad}]")));
+        assert!(e.starts_with("exp.toml:14:"), "{e}");
+        assert!(e.contains("prune.ratios") && e.contains("(0, 1)"), "{e}");
+    }
+}
+
+#[test]
+fn zero_width_and_nonpositive_lr_are_refused() {
+    let e = err(&format!("{GOOD}\n[model]\nwidth = 0\n"));
+    assert!(e.contains("model.width") && e.contains("at least 1"), "{e}");
+    assert!(e.starts_with("exp.toml:18:"), "{e}");
+    for lr in ["0.0", "-1e-3"] {
+        let e = err(&GOOD.replace("lr = 0.01", &format!("lr = {lr}")));
+        assert!(e.contains("train.lr") && e.contains("> 0"), "{e}");
+    }
+}
+
+#[test]
+fn csv_without_a_path_is_refused_even_though_path_is_absent() {
+    let e = err(&GOOD.replace("source = \"teacher\"", "source = \"csv\""));
+    // the key is not in the file, so the message says where it should go
+    assert!(e.contains("data.path") && e.contains("required"), "{e}");
+}
+
+#[test]
+fn cuda_says_how_to_get_it() {
+    let e = err(&GOOD.replace("seed = 3", "seed = 3\ndevice = \"cuda\""));
+    assert!(e.contains("device") && e.contains("--features cuda"), "{e}");
+}
+
+#[test]
+fn missing_name_and_bad_name_are_refused() {
+    let e = err("seed = 1\n");
+    assert!(e.contains("name"), "{e}");
+    let e = err("name = \"a/b\"\n");
+    assert!(e.contains("name") && e.contains("file name"), "{e}");
+}
+
+#[test]
+fn syntax_errors_carry_a_line() {
+    let e = err("name = \"x\"\n[train\nlr = 1\n");
+    assert!(e.starts_with("exp.toml:2:"), "{e}");
+}
+
+#[test]
+fn io_errors_name_the_path() {
+    let e = Config::load(std::path::Path::new("/nonexistent/exp.toml")).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(e.to_string().contains("/nonexistent/exp.toml"));
+}
+
+#[test]
+fn the_template_is_a_valid_config_with_defaults() {
+    let t = resprune::config::template("fresh");
+    let c = Config::parse(&t, "fresh.toml").unwrap();
+    assert_eq!(c.name, "fresh");
+    assert_eq!(c.train, resprune::config::TrainConfig::default());
+    assert_eq!(c.prune, resprune::config::PruneConfig::default());
+    assert_eq!(c.data, resprune::config::DataConfig::default());
+    assert_eq!(c.hessian, resprune::config::HessianConfig::default());
+}
+
+#[test]
+fn the_bundled_article_config_is_the_682_parameter_setup() {
+    let c = Config::load(std::path::Path::new("experiments/article.toml")).unwrap();
+    assert_eq!((c.data.samples, c.data.features, c.model.width), (100, 10, 20));
+    assert!(c.prune.include_bias);
+    assert_eq!(c.data.eval_fraction, 0.0);
+}

@@ -1,0 +1,298 @@
+//! The dense Hessian against exact oracles, and spectrum statistics against direct formulas.
+
+use std::sync::atomic::AtomicBool;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use resprune::curvature::{dense_hessian, BatchLoss, DenseHessian, LossGrad, SpectrumStats};
+use resprune::model::{Activation, ModelSpec, Network, Variant};
+
+/// Softmax regression `z = W x + b` written out by hand, with its exact gradient.
+struct SoftmaxRegression {
+    x: Vec<f64>,
+    y: Vec<usize>,
+    d: usize,
+    k: usize,
+}
+
+impl SoftmaxRegression {
+    fn probs(&self, theta: &[f64], e: usize) -> Vec<f64> {
+        let (d, k) = (self.d, self.k);
+        let xe = &self.x[e * d..(e + 1) * d];
+        let z: Vec<f64> = (0..k)
+            .map(|c| theta[k * d + c] + (0..d).map(|j| theta[c * d + j] * xe[j]).sum::<f64>())
+            .collect();
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
+        z.iter().map(|v| (v - m).exp() / s).collect()
+    }
+
+    /// `Σ_e (diag p − p pᵀ) ⊗ x̃ x̃ᵀ / n` with `x̃ = [x; 1]`, in theta's `[W row-major, b]` order.
+    fn analytic_hessian(&self, theta: &[f64]) -> Vec<f64> {
+        let (d, k) = (self.d, self.k);
+        let n_par = k * d + k;
+        let idx = |c: usize, j: usize| if j < d { c * d + j } else { k * d + c };
+        let mut h = vec![0.0; n_par * n_par];
+        let n = self.y.len();
+        for e in 0..n {
+            let p = self.probs(theta, e);
+            let mut xt = self.x[e * d..(e + 1) * d].to_vec();
+            xt.push(1.0);
+            for c in 0..k {
+                for c2 in 0..k {
+                    let a = if c == c2 { p[c] } else { 0.0 } - p[c] * p[c2];
+                    for j in 0..=d {
+                        for j2 in 0..=d {
+                            h[idx(c, j) * n_par + idx(c2, j2)] += a * xt[j] * xt[j2] / n as f64;
+                        }
+                    }
+                }
+            }
+        }
+        h
+    }
+}
+
+impl LossGrad for SoftmaxRegression {
+    fn dim(&self) -> usize {
+        self.k * self.d + self.k
+    }
+
+    fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let (d, k, n) = (self.d, self.k, self.y.len());
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut loss = 0.0;
+        for e in 0..n {
+            let p = self.probs(theta, e);
+            loss -= p[self.y[e]].ln() / n as f64;
+            for c in 0..k {
+                let r = (p[c] - f64::from(c == self.y[e])) / n as f64;
+                for j in 0..d {
+                    grad[c * d + j] += r * self.x[e * d + j];
+                }
+                grad[k * d + c] += r;
+            }
+        }
+        loss
+    }
+}
+
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    let num = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    let den = b.iter().fold(0.0f64, |m, y| m.max(y.abs()));
+    num / den
+}
+
+fn never() -> AtomicBool {
+    AtomicBool::new(false)
+}
+
+/// The loss is smooth (C∞), so the central difference error is h²/6 |∂³g| ~ 1e-10 relative
+/// plus round-off eps·|g|/h ~ 1e-11: 1e-6 leaves four orders of margin.
+#[test]
+fn softmax_regression_hessian_matches_its_analytic_form() {
+    let (n, d, k) = (40, 5, 3);
+    let x: Vec<f64> = (0..n * d).map(|i| ((i * 7919 % 23) as f64 / 11.0) - 1.0).collect();
+    let y: Vec<usize> = (0..n).map(|i| (i * 5) % k).collect();
+    let m = SoftmaxRegression { x, y, d, k };
+    let theta: Vec<f64> = (0..m.dim()).map(|i| ((i % 7) as f64 - 3.0) / 10.0).collect();
+    let h = dense_hessian(&m, &theta, 1e-5, &never(), &|_| {}).unwrap();
+    let exact = m.analytic_hessian(&theta);
+    let err = rel_err(&h.data, &exact);
+    assert!(err < 1e-6, "relative error {err}");
+    assert_eq!(h.gradient_evals, 2 * m.dim());
+}
+
+fn hidden_features(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], n: usize) -> Vec<f64> {
+    let l = spec.layout();
+    let lin = |name: &str, h: &[f64]| -> Vec<f64> {
+        let w = l.get(&format!("{name}.weight")).unwrap();
+        let b = l.get(&format!("{name}.bias")).unwrap();
+        let (o, i) = (w.shape[0], w.shape[1]);
+        (0..o)
+            .map(|r| {
+                theta[b.offset + r]
+                    + (0..i)
+                        .map(|c| theta[w.offset + r * i + c] * h[c])
+                        .sum::<f64>()
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for e in 0..n {
+        let xe = &x[e * spec.inputs..(e + 1) * spec.inputs];
+        let mut h: Vec<f64> = lin("stem", xe).into_iter().map(f64::tanh).collect();
+        for b in 0..spec.depth {
+            let f: Vec<f64> = lin(&format!("blocks.{b}"), &h)
+                .into_iter()
+                .map(f64::tanh)
+                .collect();
+            h = match v {
+                Variant::Residual => h.iter().zip(&f).map(|(a, b)| a + spec.alpha * b).collect(),
+                Variant::Plain => f,
+            };
+        }
+        out.extend(h);
+    }
+    out
+}
+
+/// The logits are linear in the head's parameters, so the head block of the network's
+/// Hessian is exactly softmax regression on the last hidden features.
+#[test]
+fn network_head_block_is_softmax_regression_on_hidden_features() {
+    for v in Variant::BOTH {
+        let spec = ModelSpec {
+            inputs: 4,
+            width: 6,
+            depth: 2,
+            classes: 3,
+            activation: Activation::Tanh,
+            alpha: 0.5,
+        };
+        let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(11));
+        let n = 30;
+        let x: Vec<f64> = (0..n * 4).map(|i| ((i * 31 % 19) as f64 / 9.0) - 1.0).collect();
+        let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let net = Network::new(&spec, v);
+        let batch = net.prepare(&x, &y);
+        let h = dense_hessian(
+            &BatchLoss {
+                net: &net,
+                batch: &batch,
+            },
+            &theta,
+            1e-5,
+            &never(),
+            &|_| {},
+        )
+        .unwrap();
+        let head_w = spec.layout().get("head.weight").unwrap().offset;
+        let hidden = hidden_features(&spec, v, &theta, &x, n);
+        let reg = SoftmaxRegression {
+            x: hidden,
+            y,
+            d: 6,
+            k: 3,
+        };
+        let exact = reg.analytic_hessian(&theta[head_w..]);
+        let m = reg.dim();
+        let block: Vec<f64> = (0..m * m)
+            .map(|ij| h.get(head_w + ij / m, head_w + ij % m))
+            .collect();
+        let err = rel_err(&block, &exact);
+        assert!(err < 1e-6, "{v}: relative error {err}");
+        assert!(h.asymmetry < 1e-8, "{v}: asymmetry {}", h.asymmetry);
+    }
+}
+
+#[test]
+fn hessian_is_symmetric_and_eigenvalues_match_its_trace() {
+    let spec = ModelSpec {
+        inputs: 3,
+        width: 5,
+        depth: 1,
+        classes: 2,
+        activation: Activation::Relu,
+        alpha: 1.0,
+    };
+    let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(2));
+    let x: Vec<f64> = (0..60).map(|i| ((i * 13 % 17) as f64 / 8.0) - 1.0).collect();
+    let y: Vec<usize> = (0..20).map(|i| (i / 3) % 2).collect();
+    let net = Network::new(&spec, Variant::Residual);
+    let batch = net.prepare(&x, &y);
+    let loss = BatchLoss {
+        net: &net,
+        batch: &batch,
+    };
+    let h = dense_hessian(&loss, &theta, 1e-5, &never(), &|_| {}).unwrap();
+    for i in 0..h.n {
+        for j in 0..h.n {
+            assert_eq!(h.get(i, j), h.get(j, i));
+        }
+    }
+    let ev = h.eigenvalues().unwrap();
+    assert!(ev.windows(2).all(|w| w[0] <= w[1]), "ascending");
+    let trace: f64 = (0..h.n).map(|i| h.get(i, i)).sum();
+    let sum: f64 = ev.iter().sum();
+    assert!((trace - sum).abs() < 1e-10 * trace.abs().max(1.0));
+    let frob: f64 = h.data.iter().map(|v| v * v).sum();
+    let sq: f64 = ev.iter().map(|v| v * v).sum();
+    assert!((frob - sq).abs() < 1e-10 * frob);
+}
+
+#[test]
+fn eigenvalues_of_a_known_matrix() {
+    // [[2, 1], [1, 2]] has eigenvalues 1 and 3
+    let h = DenseHessian {
+        n: 2,
+        data: vec![2.0, 1.0, 1.0, 2.0],
+        asymmetry: 0.0,
+        gradient_evals: 0,
+    };
+    let ev = h.eigenvalues().unwrap();
+    assert!((ev[0] - 1.0).abs() < 1e-14 && (ev[1] - 3.0).abs() < 1e-14);
+}
+
+#[test]
+fn spectrum_stats_match_direct_formulas() {
+    let ev = [-2.0, -1e-17, 0.0, 1e-3, 0.5, 4.0];
+    let s = SpectrumStats::from_eigenvalues(&ev);
+    let n = 6.0;
+    let mean = ev.iter().sum::<f64>() / n;
+    assert_eq!(s.n, 6);
+    assert_eq!((s.min, s.max), (-2.0, 4.0));
+    assert!((s.mean - mean).abs() < 1e-15);
+    let var = ev.iter().map(|l| (l - mean) * (l - mean)).sum::<f64>() / n;
+    assert!((s.variance - var).abs() < 1e-14);
+    // Var = tr(H²)/n − (tr(H)/n)²
+    let tr2 = ev.iter().map(|l| l * l).sum::<f64>();
+    assert!((s.variance - (tr2 / n - mean * mean)).abs() < 1e-12);
+    assert!((s.trace - ev.iter().sum::<f64>()).abs() < 1e-15);
+    let tol = n * f64::EPSILON * 4.0;
+    assert_eq!(s.zero_tol, tol);
+    assert_eq!(s.negatives, 1); // -1e-17 is inside the tolerance
+    assert_eq!(s.near_zero, 2);
+    assert_eq!(s.condition, 4.0 / 1e-3);
+}
+
+#[test]
+fn dense_refuses_models_over_the_limit_and_says_what_to_do() {
+    let spec = ModelSpec {
+        inputs: 10,
+        width: 20,
+        depth: 1,
+        classes: 2,
+        activation: Activation::Relu,
+        alpha: 1.0,
+    };
+    let net = Network::new(&spec, Variant::Plain);
+    let theta = vec![0.0; 682];
+    let batch = net.prepare(&[0.0; 10], &[0]);
+    let e = resprune::curvature::dense_spectrum(
+        &net,
+        &theta,
+        &batch,
+        1e-5,
+        500,
+        10,
+        &never(),
+        &|_| {},
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("682") && msg.contains("dense_limit = 500"), "{msg}");
+}
+
+#[test]
+fn cancelling_stops_the_dense_hessian() {
+    let m = SoftmaxRegression {
+        x: vec![0.5; 10],
+        y: vec![0, 1],
+        d: 5,
+        k: 2,
+    };
+    let cancel = AtomicBool::new(true);
+    let r = dense_hessian(&m, &vec![0.0; 12], 1e-5, &cancel, &|_| {});
+    assert!(matches!(r, Err(resprune::curvature::CurvatureError::Cancelled)));
+}
