@@ -1,1 +1,116 @@
-fn main(){}
+//! Benchmarks of the curvature layer and of a whole run.
+//!
+//! `cargo bench --bench curvature` ; compare with `python3 ../shared/bench/peer.py` in the same
+//! sitting (docs/performance.md has the numbers and the commands).
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use resprune::config::Config;
+use resprune::curvature::{self, BatchLoss, FdHvp, Hvp};
+use resprune::data;
+use resprune::experiment;
+use resprune::model::{Activation, ModelSpec, Network, Variant};
+use resprune::train;
+
+fn article() -> Config {
+    Config::load(Path::new("experiments/article.toml")).expect("experiments/article.toml")
+}
+
+/// The article's trained pair (682 parameters): dense Hessian (1364 gradients) + eigenvalues.
+fn dense_article(c: &mut Criterion) {
+    let cfg = article();
+    let split = data::load(&cfg.data, cfg.seed).unwrap();
+    let spec = experiment::model_spec(&cfg, split.train.features, split.train.classes);
+    let mut g = c.benchmark_group("article_682");
+    g.sample_size(20);
+    for v in Variant::BOTH {
+        let net = Network::new(&spec, v);
+        let mut theta = experiment::initial_theta(&cfg, &spec);
+        let eval = net.prepare(&split.eval.x, &split.eval.y);
+        train::train(
+            &net,
+            &mut theta,
+            &cfg.train,
+            &split.train,
+            &eval,
+            cfg.seed,
+            None,
+            &mut |_: &train::EpochStats| true,
+        )
+        .unwrap();
+        let batch = net.prepare(&split.train.x, &split.train.y);
+        let never = AtomicBool::new(false);
+        g.bench_function(format!("{v}/dense_hessian+eigenvalues"), |b| {
+            b.iter(|| {
+                curvature::dense_spectrum(&net, &theta, &batch, 1e-5, 3000, 40, &never, &|_| {})
+                    .unwrap()
+            })
+        });
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        let mut grad = vec![0.0; theta.len()];
+        g.bench_function(format!("{v}/gradient"), |b| {
+            b.iter(|| loss.net.loss_grad(&theta, &batch, &mut grad))
+        });
+    }
+    g.finish();
+}
+
+/// `resprune-tui run experiments/article.toml` without writing the record.
+fn whole_article_run(c: &mut Criterion) {
+    let cfg = article();
+    let mut g = c.benchmark_group("article_run");
+    g.sample_size(10);
+    g.bench_function("run", |b| {
+        b.iter(|| experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap())
+    });
+    g.finish();
+}
+
+/// peer.py part (c): 784 -> 256 x 4 blocks -> 10, batch 1000, random data and init.
+fn hvp_large(c: &mut Criterion) {
+    let spec = ModelSpec {
+        inputs: 784,
+        width: 256,
+        depth: 4,
+        classes: 10,
+        activation: Activation::Relu,
+        alpha: 1.0,
+    };
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n = 1000;
+    let x: Vec<f64> = (0..n * 784)
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
+    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..10)).collect();
+    let theta = spec.init(&mut rng);
+    let v: Vec<f64> = (0..theta.len())
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
+    let mut g = c.benchmark_group("hvp_466k");
+    g.sample_size(10);
+    for variant in Variant::BOTH {
+        let net = Network::new(&spec, variant);
+        let batch = net.prepare(&x, &y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        let mut out = vec![0.0; theta.len()];
+        let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
+        g.bench_function(format!("{variant}/hvp"), |b| b.iter(|| hvp.hvp(&v, &mut out)));
+        let mut grad = vec![0.0; theta.len()];
+        g.bench_function(format!("{variant}/gradient"), |b| {
+            b.iter(|| net.loss_grad(&theta, &batch, &mut grad))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dense_article, whole_article_run, hvp_large);
+criterion_main!(benches);
