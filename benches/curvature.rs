@@ -42,11 +42,14 @@ fn dense_article(c: &mut Criterion) {
         .unwrap();
         let batch = net.prepare(&split.train.x, &split.train.y);
         let never = AtomicBool::new(false);
+        let opts = curvature::SpectrumOptions {
+            cfg: &cfg.hessian,
+            seed: 0,
+            layers: Vec::new(),
+            check: None,
+        };
         g.bench_function(format!("{v}/dense_hessian+eigenvalues"), |b| {
-            b.iter(|| {
-                curvature::dense_spectrum(&net, &theta, &batch, 1e-5, 3000, 40, &never, &|_| {})
-                    .unwrap()
-            })
+            b.iter(|| curvature::spectrum(&net, &theta, &batch, &opts, &never, &|_| {}).unwrap())
         });
         let loss = BatchLoss {
             net: &net,
@@ -103,7 +106,9 @@ fn hvp_large(c: &mut Criterion) {
         };
         let mut out = vec![0.0; theta.len()];
         let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
-        g.bench_function(format!("{variant}/hvp"), |b| b.iter(|| hvp.hvp(&v, &mut out)));
+        g.bench_function(format!("{variant}/hvp"), |b| {
+            b.iter(|| hvp.hvp(&v, &mut out))
+        });
         let mut grad = vec![0.0; theta.len()];
         g.bench_function(format!("{variant}/gradient"), |b| {
             b.iter(|| net.loss_grad(&theta, &batch, &mut grad))

@@ -78,7 +78,10 @@ impl LossGrad for SoftmaxRegression {
 }
 
 fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    let num = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    let num = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     let den = b.iter().fold(0.0f64, |m, y| m.max(y.abs()));
     num / den
 }
@@ -92,10 +95,14 @@ fn never() -> AtomicBool {
 #[test]
 fn softmax_regression_hessian_matches_its_analytic_form() {
     let (n, d, k) = (40, 5, 3);
-    let x: Vec<f64> = (0..n * d).map(|i| ((i * 7919 % 23) as f64 / 11.0) - 1.0).collect();
+    let x: Vec<f64> = (0..n * d)
+        .map(|i| ((i * 7919 % 23) as f64 / 11.0) - 1.0)
+        .collect();
     let y: Vec<usize> = (0..n).map(|i| (i * 5) % k).collect();
     let m = SoftmaxRegression { x, y, d, k };
-    let theta: Vec<f64> = (0..m.dim()).map(|i| ((i % 7) as f64 - 3.0) / 10.0).collect();
+    let theta: Vec<f64> = (0..m.dim())
+        .map(|i| ((i % 7) as f64 - 3.0) / 10.0)
+        .collect();
     let h = dense_hessian(&m, &theta, 1e-5, &never(), &|_| {}).unwrap();
     let exact = m.analytic_hessian(&theta);
     let err = rel_err(&h.data, &exact);
@@ -152,7 +159,9 @@ fn network_head_block_is_softmax_regression_on_hidden_features() {
         };
         let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(11));
         let n = 30;
-        let x: Vec<f64> = (0..n * 4).map(|i| ((i * 31 % 19) as f64 / 9.0) - 1.0).collect();
+        let x: Vec<f64> = (0..n * 4)
+            .map(|i| ((i * 31 % 19) as f64 / 9.0) - 1.0)
+            .collect();
         let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
         let net = Network::new(&spec, v);
         let batch = net.prepare(&x, &y);
@@ -197,7 +206,9 @@ fn hessian_is_symmetric_and_eigenvalues_match_its_trace() {
         alpha: 1.0,
     };
     let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(2));
-    let x: Vec<f64> = (0..60).map(|i| ((i * 13 % 17) as f64 / 8.0) - 1.0).collect();
+    let x: Vec<f64> = (0..60)
+        .map(|i| ((i * 13 % 17) as f64 / 8.0) - 1.0)
+        .collect();
     let y: Vec<usize> = (0..20).map(|i| (i / 3) % 2).collect();
     let net = Network::new(&spec, Variant::Residual);
     let batch = net.prepare(&x, &y);
@@ -269,19 +280,25 @@ fn dense_refuses_models_over_the_limit_and_says_what_to_do() {
     let net = Network::new(&spec, Variant::Plain);
     let theta = vec![0.0; 682];
     let batch = net.prepare(&[0.0; 10], &[0]);
-    let e = resprune::curvature::dense_spectrum(
-        &net,
-        &theta,
-        &batch,
-        1e-5,
-        500,
-        10,
-        &never(),
-        &|_| {},
-    )
-    .unwrap_err();
+    let cfg = resprune::config::HessianConfig {
+        method: resprune::config::HessianMethod::Dense,
+        dense_limit: 500,
+        ..Default::default()
+    };
+    let opts = resprune::curvature::SpectrumOptions {
+        cfg: &cfg,
+        seed: 0,
+        layers: Vec::new(),
+        check: None,
+    };
+    let e =
+        resprune::curvature::spectrum(&net, &theta, &batch, &opts, &never(), &|_| {}).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("682") && msg.contains("dense_limit = 500"), "{msg}");
+    assert!(
+        msg.contains("682") && msg.contains("dense_limit = 500"),
+        "{msg}"
+    );
+    assert!(msg.contains("hessian.method = \"lanczos\""), "{msg}");
 }
 
 #[test]
@@ -294,5 +311,8 @@ fn cancelling_stops_the_dense_hessian() {
     };
     let cancel = AtomicBool::new(true);
     let r = dense_hessian(&m, &vec![0.0; 12], 1e-5, &cancel, &|_| {});
-    assert!(matches!(r, Err(resprune::curvature::CurvatureError::Cancelled)));
+    assert!(matches!(
+        r,
+        Err(resprune::curvature::CurvatureError::Cancelled)
+    ));
 }

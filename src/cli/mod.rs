@@ -143,7 +143,11 @@ pub fn new(name: &str, out: Option<&Path>, force: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     record::write_atomic(&path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}; edit it, then: resprune-tui run {}", path.display(), path.display());
+    println!(
+        "wrote {}; edit it, then: resprune-tui run {}",
+        path.display(),
+        path.display()
+    );
     Ok(path)
 }
 

@@ -82,12 +82,16 @@ pub fn render(r: &Record) -> String {
         );
     };
     let last = |v: Variant| r.variant(v).history.last().copied();
-    row(&mut s, "train loss", &|v| last(v).map(|h| num(h.train_loss)));
+    row(&mut s, "train loss", &|v| {
+        last(v).map(|h| num(h.train_loss))
+    });
     row(&mut s, "train accuracy", &|v| {
         last(v).map(|h| num(h.train_accuracy))
     });
     row(&mut s, "eval loss", &|v| last(v).map(|h| num(h.eval_loss)));
-    row(&mut s, "eval accuracy", &|v| last(v).map(|h| num(h.eval_accuracy)));
+    row(&mut s, "eval accuracy", &|v| {
+        last(v).map(|h| num(h.eval_accuracy))
+    });
     let sp = |v: Variant| r.variant(v).spectrum.as_ref();
     if let Some(x) = sp(Variant::Residual).or(sp(Variant::Plain)) {
         let _ = writeln!(
@@ -99,19 +103,25 @@ pub fn render(r: &Record) -> String {
     row(&mut s, "  lambda min", &|v| sp(v).map(|x| num(x.stats.min)));
     row(&mut s, "  lambda max", &|v| sp(v).map(|x| num(x.stats.max)));
     row(&mut s, "  mean", &|v| sp(v).map(|x| num(x.stats.mean)));
-    row(&mut s, "  variance", &|v| sp(v).map(|x| num(x.stats.variance)));
+    row(&mut s, "  variance", &|v| {
+        sp(v).map(|x| num(x.stats.variance))
+    });
     row(&mut s, "  trace", &|v| sp(v).map(|x| num(x.stats.trace)));
     row(&mut s, "  negative (beyond tol)", &|v| {
         sp(v).map(|x| x.stats.negatives.to_string())
     });
     row(&mut s, "  negative (beyond FD noise)", &|v| {
-        sp(v).map(|x| x.negatives_beyond_noise.to_string())
+        sp(v).and_then(|x| x.negatives_beyond_noise.map(|c| c.to_string()))
     });
-    row(&mut s, "  FD noise floor", &|v| sp(v).map(|x| num(x.noise_floor)));
+    row(&mut s, "  FD noise floor", &|v| {
+        sp(v).and_then(|x| x.noise_floor.map(num))
+    });
     row(&mut s, "  near zero", &|v| {
         sp(v).map(|x| x.stats.near_zero.to_string())
     });
-    row(&mut s, "  condition", &|v| sp(v).map(|x| num(x.stats.condition)));
+    row(&mut s, "  condition", &|v| {
+        sp(v).map(|x| num(x.stats.condition))
+    });
     if !r.residual.pruning.is_empty() || !r.plain.pruning.is_empty() {
         let p = &c.prune;
         let _ = writeln!(

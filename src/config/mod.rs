@@ -207,8 +207,13 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HessianMethod {
+    /// Dense up to `dense_limit` parameters, Lanczos + SLQ + Hutchinson above.
     #[default]
+    Auto,
+    /// Every eigenvalue from the dense Hessian.
     Dense,
+    /// Top/bottom eigenvalues (Lanczos), density (SLQ), trace and variance (Hutchinson).
+    Lanczos,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,16 +228,53 @@ pub struct HessianConfig {
     pub bins: usize,
     /// Relative central-difference step for Hessian-vector products (see docs/method.md).
     pub fd_step: f64,
+    /// Largest eigenvalues Lanczos reports.
+    pub top_k: usize,
+    /// Smallest eigenvalues Lanczos reports.
+    pub bottom_k: usize,
+    /// Most Lanczos steps (each one Hessian-vector product, `lanczos_steps × n` floats kept).
+    pub lanczos_steps: usize,
+    /// Lanczos stops once every wanted Ritz value has residual `<= tol · max(1, |λ|max)`.
+    pub tol: f64,
+    /// SLQ: independent random starts for the spectral density.
+    pub slq_runs: usize,
+    /// SLQ: Lanczos steps per start.
+    pub slq_steps: usize,
+    /// SLQ: Gaussian broadening in eigenvalue units; 0 = 1% of the Ritz range.
+    pub sigma: f64,
+    /// SLQ: density grid points.
+    pub grid: usize,
+    /// Hutchinson: most probes for trace and tr(H²).
+    pub hutchinson_samples: usize,
+    /// Hutchinson: stop once the relative standard error of both traces is under this.
+    pub hutchinson_tol: f64,
+    /// Also compute the spectrum of each layer's diagonal block.
+    pub per_layer: bool,
+    /// Also compute the top eigenvalue on a second, disjoint batch of `samples` examples and
+    /// report the difference (a stability check; needs `samples` > 0 and enough data).
+    pub check_batch: bool,
 }
 
 impl Default for HessianConfig {
     fn default() -> Self {
         HessianConfig {
-            method: HessianMethod::Dense,
+            method: HessianMethod::Auto,
             samples: 0,
             dense_limit: 3000,
             bins: 40,
             fd_step: 1e-5,
+            top_k: 5,
+            bottom_k: 5,
+            lanczos_steps: 100,
+            tol: 1e-6,
+            slq_runs: 10,
+            slq_steps: 80,
+            sigma: 0.0,
+            grid: 400,
+            hutchinson_samples: 200,
+            hutchinson_tol: 0.01,
+            per_layer: false,
+            check_batch: false,
         }
     }
 }
@@ -349,13 +391,19 @@ impl Config {
         let d = &self.data;
         if matches!(d.source, DataSource::Synthetic | DataSource::Teacher) {
             if d.samples < 2 {
-                return bad("data.samples", format!("is {}, must be at least 2", d.samples));
+                return bad(
+                    "data.samples",
+                    format!("is {}, must be at least 2", d.samples),
+                );
             }
             if d.features == 0 {
                 return bad("data.features", "is 0, must be at least 1");
             }
             if d.classes < 2 {
-                return bad("data.classes", format!("is {}, must be at least 2", d.classes));
+                return bad(
+                    "data.classes",
+                    format!("is {}, must be at least 2", d.classes),
+                );
             }
             if d.source == DataSource::Teacher && d.teacher_width == 0 {
                 return bad("data.teacher_width", "is 0, must be at least 1");
@@ -394,7 +442,10 @@ impl Config {
             return bad("train.batch_size", "is 0, must be at least 1");
         }
         if !(0.0..1.0).contains(&t.momentum) {
-            return bad("train.momentum", format!("is {}, must be in [0, 1)", t.momentum));
+            return bad(
+                "train.momentum",
+                format!("is {}, must be in [0, 1)", t.momentum),
+            );
         }
         if !(0.0..1.0).contains(&t.beta1) {
             return bad("train.beta1", format!("is {}, must be in [0, 1)", t.beta1));
@@ -424,9 +475,51 @@ impl Config {
                 ),
             );
         }
+        if h.lanczos_steps < 2 {
+            return bad("hessian.lanczos_steps", "must be at least 2");
+        }
+        if h.top_k + h.bottom_k == 0 {
+            return bad(
+                "hessian.top_k",
+                "top_k and bottom_k are both 0: ask for at least one",
+            );
+        }
+        if !(h.tol >= 0.0 && h.tol.is_finite()) {
+            return bad("hessian.tol", "must be >= 0 (0 runs every Lanczos step)");
+        }
+        if h.slq_runs == 0 || h.slq_steps < 2 {
+            return bad(
+                "hessian.slq_runs",
+                "slq_runs must be >= 1 and slq_steps >= 2",
+            );
+        }
+        if !(h.sigma >= 0.0 && h.sigma.is_finite()) {
+            return bad(
+                "hessian.sigma",
+                "must be >= 0 (0 picks 1% of the Ritz range)",
+            );
+        }
+        if h.grid < 2 {
+            return bad("hessian.grid", "must be at least 2");
+        }
+        if h.hutchinson_samples < 2 {
+            return bad("hessian.hutchinson_samples", "must be at least 2");
+        }
+        if !(h.hutchinson_tol > 0.0 && h.hutchinson_tol.is_finite()) {
+            return bad("hessian.hutchinson_tol", "must be > 0");
+        }
+        if h.check_batch && h.samples == 0 {
+            return bad(
+                "hessian.check_batch",
+                "needs hessian.samples > 0: the check uses the next `samples` examples",
+            );
+        }
         let p = &self.prune;
         if p.ratios.is_empty() {
-            return bad("prune.ratios", "must list at least one ratio, e.g. [0.1, 0.3, 0.5]");
+            return bad(
+                "prune.ratios",
+                "must list at least one ratio, e.g. [0.1, 0.3, 0.5]",
+            );
         }
         for (i, r) in p.ratios.iter().enumerate() {
             if !(*r > 0.0 && *r < 1.0) {
@@ -516,11 +609,23 @@ weight_decay = 0.0
 l1 = 0.0               # l1 * sum |w| over weights
 
 [hessian]
-method = "dense"       # dense: every eigenvalue (up to dense_limit parameters)
+method = "auto"        # auto: dense up to dense_limit, else lanczos | dense | lanczos
 samples = 0            # examples the loss is averaged over (first N of the train split), 0 = all
 dense_limit = {dl}
 bins = {bins}              # histogram bins stored in the record
 fd_step = 1e-5         # relative central-difference step of the Hessian-vector product
+top_k = 5              # lanczos: largest eigenvalues
+bottom_k = 5           # lanczos: smallest eigenvalues
+lanczos_steps = 100    # lanczos: most steps (keeps steps x params floats)
+tol = 1e-6             # lanczos: Ritz residual tolerance, relative to max |lambda|
+slq_runs = 10          # spectral density: random starts
+slq_steps = 80         # spectral density: Lanczos steps per start
+sigma = 0.0            # spectral density: Gaussian width, 0 = 1% of the Ritz range
+grid = 400             # spectral density: grid points
+hutchinson_samples = 200   # trace / variance: most probes
+hutchinson_tol = 0.01      # trace / variance: stop at this relative standard error
+per_layer = false      # also the spectrum of each layer's diagonal block
+check_batch = false    # also the top eigenvalue on a second disjoint batch (needs samples > 0)
 
 [prune]
 method = "magnitude"

@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Network, PreparedBatch};
 
+pub mod hutchinson;
+pub mod lanczos;
+pub mod slq;
+mod spectrum;
+
+pub use spectrum::{
+    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumOptions, Stability, StatSources,
+};
 
 /// Anything that returns the loss and writes its gradient at `theta`.
 pub trait LossGrad: Sync {
@@ -94,15 +102,20 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
             out.iter_mut().for_each(|o| *o = 0.0);
             return;
         }
-        for i in 0..v.len() {
-            self.plus[i] = self.theta[i] + h * v[i];
-            self.minus[i] = self.theta[i] - h * v[i];
+        for ((p, m), (t, vi)) in self
+            .plus
+            .iter_mut()
+            .zip(self.minus.iter_mut())
+            .zip(self.theta.iter().zip(v))
+        {
+            *p = t + h * vi;
+            *m = t - h * vi;
         }
         self.loss.loss_grad(&self.plus, out);
         self.loss.loss_grad(&self.minus, &mut self.g_minus);
         self.evals += 2;
-        for i in 0..v.len() {
-            out[i] = (out[i] - self.g_minus[i]) / (2.0 * h);
+        for (o, m) in out.iter_mut().zip(&self.g_minus) {
+            *o = (*o - m) / (2.0 * h);
         }
     }
 
@@ -139,7 +152,8 @@ pub enum CurvatureError {
     #[error(
         "the dense Hessian of {params} parameters exceeds hessian.dense_limit = {limit}: \
          it would take {params} x {params} x 8 bytes and {evals} gradient evaluations. \
-         Raise hessian.dense_limit if that is what you want, or use a smaller model"
+         Set hessian.method = \"lanczos\" (or \"auto\") for top/bottom eigenvalues, the \
+         spectral density and trace/variance estimates, or raise hessian.dense_limit"
     )]
     TooLarge {
         params: usize,
@@ -150,6 +164,8 @@ pub enum CurvatureError {
     Eigen(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Every column `H e_i` by central differences (columns in parallel), then `(H + Hᵀ) / 2`.
@@ -301,67 +317,4 @@ impl Histogram {
         }
         Histogram { lo, hi, counts }
     }
-}
-
-/// The Hessian spectrum of one model, as stored in the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spectrum {
-    /// How the numbers were produced (`dense`).
-    pub method: String,
-    /// Examples the loss was averaged over.
-    pub samples: usize,
-    pub params: usize,
-    pub fd_step: f64,
-    pub gradient_evals: usize,
-    /// `max |H − Hᵀ| / max |H|` of the finite-difference Hessian before symmetrising.
-    pub asymmetry: f64,
-    /// `asymmetry · max|λ|`: the finite-difference error in absolute terms. Eigenvalues
-    /// within it of zero cannot be told from zero, whatever `stats.zero_tol` says.
-    pub noise_floor: f64,
-    /// Eigenvalues below `-noise_floor`: negative curvature the step error cannot explain.
-    pub negatives_beyond_noise: usize,
-    pub stats: SpectrumStats,
-    pub histogram: Histogram,
-    /// Every eigenvalue, ascending.
-    pub eigenvalues: Vec<f64>,
-}
-
-/// Dense Hessian and all eigenvalues of the mean loss over `batch`.
-pub fn dense_spectrum(
-    net: &Network,
-    theta: &[f64],
-    batch: &PreparedBatch,
-    fd_step: f64,
-    limit: usize,
-    bins: usize,
-    cancel: &AtomicBool,
-    progress: &(dyn Fn(usize) + Sync),
-) -> Result<Spectrum, CurvatureError> {
-    let n = theta.len();
-    if n > limit {
-        return Err(CurvatureError::TooLarge {
-            params: n,
-            limit,
-            evals: 2 * n,
-        });
-    }
-    let loss = BatchLoss { net, batch };
-    let h = dense_hessian(&loss, theta, fd_step, cancel, progress)?;
-    let ev = h.eigenvalues()?;
-    let stats = SpectrumStats::from_eigenvalues(&ev);
-    let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
-    Ok(Spectrum {
-        method: "dense".into(),
-        samples: batch.len(),
-        params: n,
-        fd_step,
-        gradient_evals: h.gradient_evals,
-        asymmetry: h.asymmetry,
-        noise_floor,
-        negatives_beyond_noise: ev.iter().filter(|l| **l < -noise_floor).count(),
-        histogram: Histogram::new(&ev, stats.min, stats.max, bins),
-        stats,
-        eigenvalues: ev,
-    })
 }

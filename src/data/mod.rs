@@ -75,7 +75,11 @@ impl Dataset {
 
     /// The first `n` examples (all when `n` is 0 or too large).
     pub fn head(&self, n: usize) -> Dataset {
-        let n = if n == 0 { self.len() } else { n.min(self.len()) };
+        let n = if n == 0 {
+            self.len()
+        } else {
+            n.min(self.len())
+        };
         self.select(&(0..n).collect::<Vec<_>>())
     }
 
@@ -157,12 +161,7 @@ fn synthetic(cfg: &DataConfig, seed: u64) -> Dataset {
                 .map(|i| {
                     let xi = &x[i * d..(i + 1) * d];
                     let hid: Vec<f64> = (0..h)
-                        .map(|j| {
-                            (0..d)
-                                .map(|l| w1[j * d + l] * xi[l])
-                                .sum::<f64>()
-                                .tanh()
-                        })
+                        .map(|j| (0..d).map(|l| w1[j * d + l] * xi[l]).sum::<f64>().tanh())
                         .collect();
                     let logits: Vec<f64> = (0..k)
                         .map(|c| (0..h).map(|j| w2[c * h + j] * hid[j]).sum())
@@ -219,7 +218,10 @@ pub fn parse_csv(src: &str, path: &str, label: &str) -> Result<Dataset, DataErro
     })?;
     let features = headers.len() - 1;
     if features == 0 {
-        return Err(err(1, "the table has no feature column besides the label".into()));
+        return Err(err(
+            1,
+            "the table has no feature column besides the label".into(),
+        ));
     }
     let mut x = Vec::new();
     let mut labels = Vec::new();
@@ -300,10 +302,16 @@ pub fn breast_cancer() -> Result<Dataset, DataError> {
         }
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != features + 1 {
-            return Err(bad(i + 2, format!("{} fields, expected {}", fields.len(), features + 1)));
+            return Err(bad(
+                i + 2,
+                format!("{} fields, expected {}", fields.len(), features + 1),
+            ));
         }
         for f in &fields[..features] {
-            x.push(f.parse().map_err(|_| bad(i + 2, format!("`{f}` is not a number")))?);
+            x.push(
+                f.parse()
+                    .map_err(|_| bad(i + 2, format!("`{f}` is not a number")))?,
+            );
         }
         let c: usize = fields[features]
             .parse()
@@ -314,7 +322,10 @@ pub fn breast_cancer() -> Result<Dataset, DataError> {
         y.push(c);
     }
     if y.len() != rows {
-        return Err(bad(1, format!("header says {rows} rows, found {}", y.len())));
+        return Err(bad(
+            1,
+            format!("header says {rows} rows, found {}", y.len()),
+        ));
     }
     Ok(Dataset {
         x,
@@ -393,8 +404,8 @@ fn split_indices(n: usize, cfg: &DataConfig, seed: u64) -> (Vec<usize>, Vec<usiz
 }
 
 fn split(all: Dataset, cfg: &DataConfig, seed: u64) -> Result<Split, DataError> {
-    let standardize = cfg.standardize
-        && matches!(cfg.source, DataSource::Csv | DataSource::BreastCancer);
+    let standardize =
+        cfg.standardize && matches!(cfg.source, DataSource::Csv | DataSource::BreastCancer);
     // Generated data keeps its generation order (the article draws and uses it as is);
     // tables are shuffled before the split.
     let (train_idx, eval_idx) = if cfg.eval_fraction == 0.0 && cfg.limit == 0 {
@@ -457,15 +468,15 @@ fn finish(
 fn column_stats(ds: &Dataset) -> (Vec<f64>, Vec<f64>) {
     let (n, d) = (ds.len() as f64, ds.features);
     let mut mean = vec![0.0; d];
-    for i in 0..ds.len() {
-        for j in 0..d {
-            mean[j] += ds.x[i * d + j] / n;
+    for row in ds.x.chunks(d) {
+        for (m, x) in mean.iter_mut().zip(row) {
+            *m += x / n;
         }
     }
     let mut var = vec![0.0; d];
-    for i in 0..ds.len() {
-        for j in 0..d {
-            var[j] += (ds.x[i * d + j] - mean[j]).powi(2) / n;
+    for row in ds.x.chunks(d) {
+        for ((v, x), m) in var.iter_mut().zip(row).zip(&mean) {
+            *v += (x - m).powi(2) / n;
         }
     }
     let sd = var

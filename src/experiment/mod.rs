@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::curvature::{self, Spectrum, SpectrumStats};
+use crate::curvature::{self, SpectrumStats};
 use crate::data;
 use crate::model::{ModelSpec, Network, Variant};
 use crate::prune::{self, PruneRow};
@@ -267,6 +267,32 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
     // --- spectrum of the mean training loss
     let t = Instant::now();
     let hess = split.train.head(cfg.hessian.samples);
+    let check = if cfg.hessian.check_batch {
+        let n = cfg.hessian.samples;
+        if split.train.len() < 2 * n {
+            return Err(ExperimentError::Config(format!(
+                "hessian.check_batch needs 2 x hessian.samples = {} training examples, the \
+                 split has {}; lower hessian.samples",
+                2 * n,
+                split.train.len()
+            )));
+        }
+        Some(split.train.select(&(n..2 * n).collect::<Vec<_>>()))
+    } else {
+        None
+    };
+    let layers: Vec<(String, std::ops::Range<usize>)> = {
+        let layout = spec.layout();
+        layout
+            .layers()
+            .into_iter()
+            .map(|l| {
+                let ts: Vec<_> = layout.tensors.iter().filter(|t| t.layer == l).collect();
+                let r = ts[0].offset..ts.last().map_or(0, |t| t.range().end);
+                (l, r)
+            })
+            .collect()
+    };
     for (net, theta) in nets.iter().zip(thetas.iter()) {
         let v = net.variant();
         alive(RunEvent::StageStarted {
@@ -274,28 +300,34 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             stage: Stage::Spectrum,
         });
         let batch = net.prepare(&hess.x, &hess.y);
-        let total = theta.len();
+        let check_batch = check.as_ref().map(|c| net.prepare(&c.x, &c.y));
+        let n = theta.len();
+        let total = match curvature::choose_method(&cfg.hessian, n) {
+            Ok(crate::config::HessianMethod::Dense) => n,
+            // an upper bound: Lanczos and Hutchinson may stop early
+            _ => {
+                cfg.hessian.lanczos_steps
+                    + cfg.hessian.hutchinson_samples
+                    + cfg.hessian.slq_runs * cfg.hessian.slq_steps
+            }
+        };
         let progress = |done: usize| {
             // every 1/50th is plenty for a progress bar
-            if done % (total / 50).max(1) == 0 || done == total {
+            if done.is_multiple_of((total / 50).max(1)) || done == total {
                 alive(RunEvent::HessianProgress {
                     variant: v,
-                    done,
+                    done: done.min(total),
                     total,
                 });
             }
         };
-        let spectrum: Result<Spectrum, _> = curvature::dense_spectrum(
-            net,
-            theta,
-            &batch,
-            cfg.hessian.fd_step,
-            cfg.hessian.dense_limit,
-            cfg.hessian.bins,
-            cancel,
-            &progress,
-        );
-        match spectrum {
+        let opts = curvature::SpectrumOptions {
+            cfg: &cfg.hessian,
+            seed: cfg.seed,
+            layers: layers.clone(),
+            check: check_batch.as_ref(),
+        };
+        match curvature::spectrum(net, theta, &batch, &opts, cancel, &progress) {
             Ok(s) => {
                 alive(RunEvent::Spectrum {
                     variant: v,

@@ -1,0 +1,439 @@
+//! The spectrum of one model at any size: dense up to a limit, Lanczos + SLQ + Hutchinson
+//! above it; per-layer blocks and a second-batch stability check on request.
+
+use std::sync::atomic::AtomicBool;
+
+use serde::{Deserialize, Serialize};
+
+use super::hutchinson::{hutchinson, Hutchinson, HutchinsonOptions};
+use super::lanczos::{lanczos, LanczosOptions, LanczosResult};
+use super::slq::{slq, Density, SlqOptions};
+use super::{
+    dense_hessian, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram, Hvp, SpectrumStats,
+};
+use crate::config::{HessianConfig, HessianMethod};
+use crate::model::{Network, PreparedBatch};
+
+/// Which method produced which statistic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatSources {
+    /// `min`, `max`.
+    pub extremes: String,
+    /// `mean`, `variance`, `trace`.
+    pub moments: String,
+    /// `negatives`, `near_zero`, `condition`.
+    pub counts: String,
+}
+
+/// The spectrum of one layer's diagonal block of the Hessian.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpectrum {
+    pub layer: String,
+    pub params: usize,
+    pub method: String,
+    pub stats: SpectrumStats,
+    /// Every eigenvalue of the block, ascending (dense only).
+    #[serde(default)]
+    pub eigenvalues: Vec<f64>,
+    pub lanczos: Option<LanczosResult>,
+    pub hutchinson: Option<Hutchinson>,
+}
+
+/// The top eigenvalue on the Hessian batch and on a second, disjoint one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stability {
+    pub samples: usize,
+    pub top_first: f64,
+    pub top_second: f64,
+    /// `|top_second − top_first| / |top_first|`.
+    pub rel_diff: f64,
+}
+
+/// The Hessian spectrum of one model, as stored in the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spectrum {
+    /// `dense` or `lanczos`.
+    pub method: String,
+    /// Examples the loss was averaged over.
+    pub samples: usize,
+    pub params: usize,
+    pub fd_step: f64,
+    /// Gradient evaluations spent on this spectrum (two per Hessian-vector product).
+    pub gradient_evals: usize,
+    pub sources: StatSources,
+    /// Dense: `max |H − Hᵀ| / max |H|` of the finite-difference Hessian before symmetrising.
+    pub asymmetry: Option<f64>,
+    /// Dense: `asymmetry · max|λ|`, the finite-difference error in absolute terms.
+    pub noise_floor: Option<f64>,
+    /// Dense: eigenvalues below `-noise_floor`.
+    pub negatives_beyond_noise: Option<usize>,
+    pub stats: SpectrumStats,
+    /// Dense: counts of eigenvalues; Lanczos: the SLQ density's mass per bin times `params`.
+    pub histogram: Histogram,
+    /// Every eigenvalue, ascending (dense only).
+    #[serde(default)]
+    pub eigenvalues: Vec<f64>,
+    pub lanczos: Option<LanczosResult>,
+    pub density: Option<Density>,
+    pub hutchinson: Option<Hutchinson>,
+    #[serde(default)]
+    pub per_layer: Vec<LayerSpectrum>,
+    pub stability: Option<Stability>,
+}
+
+/// What [`spectrum`] needs besides the model.
+pub struct SpectrumOptions<'a> {
+    pub cfg: &'a HessianConfig,
+    /// Seed of every random probe (the same for both models of a pair).
+    pub seed: u64,
+    /// Layers as `(name, parameter range)`, for per-layer spectra.
+    pub layers: Vec<(String, std::ops::Range<usize>)>,
+    /// A second, disjoint batch for the stability check.
+    pub check: Option<&'a PreparedBatch>,
+}
+
+/// An HVP that reports every product and counts gradients.
+struct Counted<'a, H: Hvp> {
+    inner: H,
+    done: usize,
+    progress: &'a (dyn Fn(usize) + Sync),
+}
+
+impl<H: Hvp> Hvp for Counted<'_, H> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        self.inner.hvp(v, out);
+        self.done += 1;
+        (self.progress)(self.done);
+    }
+    fn gradient_evals(&self) -> usize {
+        self.inner.gradient_evals()
+    }
+}
+
+/// The Hessian restricted to `range`: `v` lives in that block, `out` is that block of `H v`.
+struct Restricted<'a, H: Hvp> {
+    inner: &'a mut H,
+    range: std::ops::Range<usize>,
+    full_v: Vec<f64>,
+    full_out: Vec<f64>,
+}
+
+impl<'a, H: Hvp> Restricted<'a, H> {
+    fn new(inner: &'a mut H, range: std::ops::Range<usize>) -> Self {
+        let n = inner.dim();
+        Restricted {
+            inner,
+            range,
+            full_v: vec![0.0; n],
+            full_out: vec![0.0; n],
+        }
+    }
+}
+
+impl<H: Hvp> Hvp for Restricted<'_, H> {
+    fn dim(&self) -> usize {
+        self.range.len()
+    }
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        self.full_v[self.range.clone()].copy_from_slice(v);
+        self.inner.hvp(&self.full_v, &mut self.full_out);
+        out.copy_from_slice(&self.full_out[self.range.clone()]);
+    }
+    fn gradient_evals(&self) -> usize {
+        self.inner.gradient_evals()
+    }
+}
+
+/// Which method `cfg` picks for `n` parameters.
+pub fn choose_method(cfg: &HessianConfig, n: usize) -> Result<HessianMethod, CurvatureError> {
+    match cfg.method {
+        HessianMethod::Auto if n <= cfg.dense_limit => Ok(HessianMethod::Dense),
+        HessianMethod::Auto => Ok(HessianMethod::Lanczos),
+        HessianMethod::Dense if n > cfg.dense_limit => Err(CurvatureError::TooLarge {
+            params: n,
+            limit: cfg.dense_limit,
+            evals: 2 * n,
+        }),
+        m => Ok(m),
+    }
+}
+
+fn seeds(seed: u64) -> (u64, u64, u64) {
+    // independent probe streams for the three estimators, the same for both models
+    let s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (s ^ 1, s ^ 2, s ^ 3)
+}
+
+/// The spectrum of the mean loss over `batch` at `theta`.
+pub fn spectrum(
+    net: &Network,
+    theta: &[f64],
+    batch: &PreparedBatch,
+    opts: &SpectrumOptions<'_>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Spectrum, CurvatureError> {
+    let cfg = opts.cfg;
+    let n = theta.len();
+    let loss = BatchLoss { net, batch };
+    let mut s = match choose_method(cfg, n)? {
+        HessianMethod::Dense => {
+            let h = dense_hessian(&loss, theta, cfg.fd_step, cancel, progress)?;
+            let mut s = dense_result(&h, cfg)?;
+            if cfg.per_layer {
+                s.per_layer = opts
+                    .layers
+                    .iter()
+                    .map(|(name, r)| dense_block(&h, name, r.clone()))
+                    .collect::<Result<_, _>>()?;
+            }
+            s
+        }
+        _ => {
+            let mut hvp = Counted {
+                inner: FdHvp::new(&loss, theta, cfg.fd_step),
+                done: 0,
+                progress,
+            };
+            let mut s = lanczos_result(&mut hvp, cfg, opts.seed, true, cancel)?;
+            if cfg.per_layer {
+                s.per_layer = opts
+                    .layers
+                    .iter()
+                    .map(|(name, r)| {
+                        let mut block = Restricted::new(&mut hvp, r.clone());
+                        let b = lanczos_result(&mut block, cfg, opts.seed, false, cancel)?;
+                        Ok(LayerSpectrum {
+                            layer: name.clone(),
+                            params: r.len(),
+                            method: "lanczos".into(),
+                            stats: b.stats,
+                            eigenvalues: Vec::new(),
+                            lanczos: b.lanczos,
+                            hutchinson: b.hutchinson,
+                        })
+                    })
+                    .collect::<Result<_, CurvatureError>>()?;
+            }
+            s.gradient_evals = hvp.gradient_evals();
+            s
+        }
+    };
+    s.samples = batch.len();
+    if let Some(second) = opts.check {
+        let other = BatchLoss { net, batch: second };
+        let mut hvp = FdHvp::new(&other, theta, cfg.fd_step);
+        let top = lanczos(
+            &mut hvp,
+            &LanczosOptions {
+                steps: cfg.lanczos_steps,
+                top_k: 1,
+                bottom_k: 0,
+                tol: cfg.tol,
+                seed: seeds(opts.seed).0,
+            },
+            cancel,
+        )?;
+        let top_second = top.top.first().map(|r| r.value).unwrap_or(f64::NAN);
+        let top_first = s.stats.max;
+        s.stability = Some(Stability {
+            samples: second.len(),
+            top_first,
+            top_second,
+            rel_diff: (top_second - top_first).abs() / top_first.abs().max(f64::MIN_POSITIVE),
+        });
+        s.gradient_evals += hvp.gradient_evals();
+    }
+    Ok(s)
+}
+
+fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {
+    let ev = h.eigenvalues()?;
+    let stats = SpectrumStats::from_eigenvalues(&ev);
+    let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
+    let all = "dense: every eigenvalue".to_string();
+    Ok(Spectrum {
+        method: "dense".into(),
+        samples: 0,
+        params: h.n,
+        fd_step: cfg.fd_step,
+        gradient_evals: h.gradient_evals,
+        sources: StatSources {
+            extremes: all.clone(),
+            moments: all.clone(),
+            counts: all,
+        },
+        asymmetry: Some(h.asymmetry),
+        noise_floor: Some(noise_floor),
+        negatives_beyond_noise: Some(ev.iter().filter(|l| **l < -noise_floor).count()),
+        histogram: Histogram::new(&ev, stats.min, stats.max, cfg.bins),
+        stats,
+        eigenvalues: ev,
+        lanczos: None,
+        density: None,
+        hutchinson: None,
+        per_layer: Vec::new(),
+        stability: None,
+    })
+}
+
+fn dense_block(
+    h: &DenseHessian,
+    name: &str,
+    r: std::ops::Range<usize>,
+) -> Result<LayerSpectrum, CurvatureError> {
+    let m = r.len();
+    let block = DenseHessian {
+        n: m,
+        data: (0..m * m)
+            .map(|ij| h.get(r.start + ij / m, r.start + ij % m))
+            .collect(),
+        asymmetry: h.asymmetry,
+        gradient_evals: 0,
+    };
+    let ev = block.eigenvalues()?;
+    Ok(LayerSpectrum {
+        layer: name.to_string(),
+        params: m,
+        method: "dense".into(),
+        stats: SpectrumStats::from_eigenvalues(&ev),
+        eigenvalues: ev,
+        lanczos: None,
+        hutchinson: None,
+    })
+}
+
+/// Lanczos extremes, Hutchinson moments and (when `density`) the SLQ density.
+fn lanczos_result<H: Hvp>(
+    hvp: &mut H,
+    cfg: &HessianConfig,
+    seed: u64,
+    density: bool,
+    cancel: &AtomicBool,
+) -> Result<Spectrum, CurvatureError> {
+    let n = hvp.dim();
+    let (s_lanczos, s_slq, s_hutch) = seeds(seed);
+    let lz = lanczos(
+        hvp,
+        &LanczosOptions {
+            steps: cfg.lanczos_steps,
+            top_k: cfg.top_k.max(1),
+            bottom_k: cfg.bottom_k.max(1),
+            tol: cfg.tol,
+            seed: s_lanczos,
+        },
+        cancel,
+    )?;
+    let hu = hutchinson(
+        hvp,
+        &HutchinsonOptions {
+            min_samples: 10,
+            max_samples: cfg.hutchinson_samples,
+            tol: cfg.hutchinson_tol,
+            seed: s_hutch,
+        },
+        cancel,
+    )?;
+    let max = lz.top.first().map(|r| r.value).unwrap_or(f64::NAN);
+    let min = lz.bottom.first().map(|r| r.value).unwrap_or(f64::NAN);
+    let amax = max.abs().max(min.abs());
+    let zero_tol = n as f64 * f64::EPSILON * amax;
+    let stats = SpectrumStats {
+        n,
+        min,
+        max,
+        mean: hu.trace.value / n as f64,
+        variance: hu.variance.value,
+        trace: hu.trace.value,
+        negatives: lz.bottom.iter().filter(|r| r.value < -zero_tol).count(),
+        near_zero: 0,
+        zero_tol,
+        condition: f64::INFINITY,
+    };
+    let dens = if density {
+        let width = (max - min).abs().max(f64::MIN_POSITIVE);
+        let sigma = if cfg.sigma > 0.0 {
+            cfg.sigma
+        } else {
+            0.01 * width
+        };
+        Some(slq(
+            hvp,
+            &SlqOptions {
+                runs: cfg.slq_runs,
+                steps: cfg.slq_steps,
+                sigma,
+                grid: cfg.grid,
+                seed: s_slq,
+            },
+            cancel,
+        )?)
+    } else {
+        None
+    };
+    let histogram = match &dens {
+        Some(d) => density_histogram(d, min, max, cfg.bins, n),
+        None => Histogram::new(&[], min, max, cfg.bins),
+    };
+    Ok(Spectrum {
+        method: "lanczos".into(),
+        samples: 0,
+        params: n,
+        fd_step: cfg.fd_step,
+        gradient_evals: 0,
+        sources: StatSources {
+            extremes: format!(
+                "lanczos: Ritz values after {} steps (residuals in lanczos.top/bottom)",
+                lz.steps
+            ),
+            moments: format!(
+                "hutchinson: {} Rademacher probes (standard errors in hutchinson)",
+                hu.samples
+            ),
+            counts: format!(
+                "negatives: among the {} lowest Ritz values only (a lower bound); \
+                 near_zero and condition: not measured",
+                lz.bottom.len()
+            ),
+        },
+        asymmetry: None,
+        noise_floor: None,
+        negatives_beyond_noise: None,
+        stats,
+        histogram,
+        eigenvalues: Vec::new(),
+        lanczos: Some(lz),
+        density: dens,
+        hutchinson: Some(hu),
+        per_layer: Vec::new(),
+        stability: None,
+    })
+}
+
+/// The SLQ quadrature mass in each of `bins` bins over `[lo, hi]`, scaled to `n` eigenvalues,
+/// so the histogram of a large model reads like the dense one's.
+fn density_histogram(d: &Density, lo: f64, hi: f64, bins: usize, n: usize) -> Histogram {
+    let bins = bins.max(1);
+    let mut mass = vec![0.0; bins];
+    let width = (hi - lo) / bins as f64;
+    for (x, w) in d.nodes.iter().zip(&d.weights) {
+        let b = if width > 0.0 {
+            (((x - lo) / width).floor() as isize).clamp(0, bins as isize - 1) as usize
+        } else {
+            bins / 2
+        };
+        mass[b] += w;
+    }
+    Histogram {
+        lo,
+        hi,
+        counts: mass.iter().map(|m| (m * n as f64).round() as u64).collect(),
+    }
+}
