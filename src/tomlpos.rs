@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(line_of(src, &["name"]), Some(1));
         assert_eq!(line_of(src, &["train", "lr"]), Some(5));
         assert_eq!(line_of(src, &["train", "missing"]), None);
-        assert_eq!(path_at(src, src.find("0.1").unwrap()), Some("train.lr".into()));
+        assert_eq!(
+            path_at(src, src.find("0.1").unwrap()),
+            Some("train.lr".into())
+        );
         assert_eq!(line_col(src, src.find("lr").unwrap()), (5, 1));
     }
 }

@@ -133,7 +133,10 @@ fn the_template_is_a_valid_config_with_defaults() {
 #[test]
 fn the_bundled_article_config_is_the_682_parameter_setup() {
     let c = Config::load(std::path::Path::new("experiments/article.toml")).unwrap();
-    assert_eq!((c.data.samples, c.data.features, c.model.width), (100, 10, 20));
+    assert_eq!(
+        (c.data.samples, c.data.features, c.model.width),
+        (100, 10, 20)
+    );
     assert!(c.prune.include_bias);
     assert_eq!(c.data.eval_fraction, 0.0);
 }

@@ -131,14 +131,10 @@ fn tokenizer_keeps_inner_apostrophes() {
 
 #[test]
 fn vocabulary_orders_by_count_then_word() {
-    let docs: Vec<Vec<String>> = [
-        "b a c a",
-        "b a d",
-        "e",
-    ]
-    .iter()
-    .map(|s| tokenize(s))
-    .collect();
+    let docs: Vec<Vec<String>> = ["b a c a", "b a d", "e"]
+        .iter()
+        .map(|s| tokenize(s))
+        .collect();
     let refs: Vec<&[String]> = docs.iter().map(|d| d.as_slice()).collect();
     let v = Vocabulary::build(&refs, 10, 1);
     assert_eq!(v.words, vec!["a", "b", "c", "d", "e"]);

@@ -61,7 +61,10 @@ fn a_run_fills_every_stage_for_both_models() {
         assert_eq!(v.pruning[0].pruned, (0.2f64 * 108.0).floor() as usize);
     }
     // same init: epoch 0 differs only through the skip, never through theta
-    assert_ne!(r.residual.history[0].train_loss, r.plain.history[0].train_loss);
+    assert_ne!(
+        r.residual.history[0].train_loss,
+        r.plain.history[0].train_loss
+    );
 }
 
 #[test]
@@ -149,7 +152,10 @@ fn divergence_names_the_epoch() {
     cfg.train.optimizer = resprune::config::Optimizer::Sgd;
     let e = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("epoch 1") && msg.contains("lower train.lr"), "{msg}");
+    assert!(
+        msg.contains("epoch 1") && msg.contains("lower train.lr"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -162,7 +168,11 @@ fn garbled_records_are_errors_with_a_line() {
     let newer = text.replacen("schema_version = 1", "schema_version = 99", 1);
     let e = record::parse(&newer, "r.toml").unwrap_err().to_string();
     assert!(e.contains("99") && e.contains("upgrade"), "{e}");
-    let extra = text.replacen("status = \"complete\"", "status = \"complete\"\nbogus = 1", 1);
+    let extra = text.replacen(
+        "status = \"complete\"",
+        "status = \"complete\"\nbogus = 1",
+        1,
+    );
     let e = record::parse(&extra, "r.toml").unwrap_err().to_string();
     assert!(e.contains("bogus") && e.starts_with("r.toml:4:"), "{e}");
 }

@@ -15,7 +15,9 @@ fn spec(act: Activation, depth: usize) -> ModelSpec {
 }
 
 fn data(n: usize, d: usize, k: usize) -> (Vec<f64>, Vec<usize>) {
-    let x = (0..n * d).map(|i| ((i * 37 % 17) as f64 / 8.0) - 1.0).collect();
+    let x = (0..n * d)
+        .map(|i| ((i * 37 % 17) as f64 / 8.0) - 1.0)
+        .collect();
     let y = (0..n).map(|i| i % k).collect();
     (x, y)
 }
@@ -187,4 +189,3 @@ fn accuracy_counts_argmax_hits() {
         .count();
     assert_eq!(net.evaluate(&theta, &b).accuracy, hits as f64 / 12.0);
 }
-

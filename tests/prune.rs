@@ -95,7 +95,9 @@ fn sweep_rows_measure_the_pruned_model() {
     let s = spec();
     let theta = s.init(&mut ChaCha8Rng::seed_from_u64(5));
     let n = 40;
-    let x: Vec<f64> = (0..n * 4).map(|i| ((i * 17 % 13) as f64 / 6.0) - 1.0).collect();
+    let x: Vec<f64> = (0..n * 4)
+        .map(|i| ((i * 17 % 13) as f64 / 6.0) - 1.0)
+        .collect();
     let y: Vec<usize> = (0..n).map(|i| (i * 7) % 3).collect();
     let net = Network::new(&s, Variant::Residual);
     let eval = net.prepare(&x, &y);
@@ -126,7 +128,10 @@ fn sweep_rows_measure_the_pruned_model() {
     // and the measurement agree in sign and within a factor of 2 here
     let r = &rows[0];
     assert!(r.predicted_delta.signum() == r.delta_loss.signum());
-    assert!((r.predicted_delta / r.delta_loss - 1.0).abs() < 1.0, "{r:?}");
+    assert!(
+        (r.predicted_delta / r.delta_loss - 1.0).abs() < 1.0,
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -142,10 +147,17 @@ fn sweep_stops_when_the_callback_says_so() {
     let net = Network::new(&s, Variant::Plain);
     let eval = net.prepare(&[0.1, 0.2, 0.3, 0.4], &[1]);
     let mut seen = 0;
-    let r = prune::sweep(&net, &theta, &eval, &PruneConfig::default(), 1e-5, &mut |_| {
-        seen += 1;
-        false
-    });
+    let r = prune::sweep(
+        &net,
+        &theta,
+        &eval,
+        &PruneConfig::default(),
+        1e-5,
+        &mut |_| {
+            seen += 1;
+            false
+        },
+    );
     assert!(r.is_none());
     assert_eq!(seen, 1);
 }

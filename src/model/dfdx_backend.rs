@@ -220,4 +220,3 @@ fn argmax_strided(v: &[f64], i: usize, n: usize) -> usize {
     }
     best
 }
-

@@ -230,7 +230,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> 
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("record");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("record");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -318,8 +321,14 @@ pub fn list(dir: &Path) -> Vec<(PathBuf, Result<Record, RecordError>)> {
         })
         .collect();
     out.sort_by(|a, b| {
-        let ka = a.1.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
-        let kb = b.1.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+        let ka =
+            a.1.as_ref()
+                .map(|r| r.started_at.clone())
+                .unwrap_or_default();
+        let kb =
+            b.1.as_ref()
+                .map(|r| r.started_at.clone())
+                .unwrap_or_default();
         kb.cmp(&ka).then(b.0.cmp(&a.0))
     });
     out
