@@ -12,5 +12,6 @@ pub mod model;
 pub mod prune;
 pub mod record;
 pub mod rng;
+pub mod stats;
 pub mod tomlpos;
 pub mod train;

@@ -126,8 +126,12 @@ pub fn render(r: &Record) -> String {
         let p = &c.prune;
         let _ = writeln!(
             s,
-            "\npruning: {:?}, {:?}, {}; S = (L_after - L_before) / L_before on the eval split",
-            p.method,
+            "\npruning: {}, {:?}, {}; S = (L_after - L_before) / L_before on the eval split",
+            p.methods
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", "),
             p.scope,
             if p.include_bias {
                 "weights and biases"
@@ -135,19 +139,22 @@ pub fn render(r: &Record) -> String {
                 "weights only"
             }
         );
+        let finetuned = r.residual.pruning.iter().any(|x| x.finetuned.is_some());
+        let ft_head = if finetuned { "   S ft" } else { "" };
         let _ = writeln!(
             s,
-            "{:>5} {:>9} | {:>10} {:>10} {:>7} {:>10} | {:>10} {:>10} {:>7} {:>10}",
+            "{:<15} {:>5} {:>9} | {:>10} {:>10} {:>6} {:>10}{ft_head} | {:>10} {:>10} {:>6} {:>10}{ft_head}",
+            "method",
             "ratio",
             "pruned",
             "res L",
             "res S",
-            "res acc",
-            "res predΔL",
+            "acc",
+            "predΔL",
             "plain L",
             "plain S",
-            "pl acc",
-            "pl predΔL"
+            "acc",
+            "predΔL"
         );
         let n = r.residual.pruning.len().max(r.plain.pruning.len());
         for i in 0..n {
@@ -156,33 +163,123 @@ pub fn render(r: &Record) -> String {
             let any = a.or(b).expect("one of the two has row i");
             let cell = |x: Option<&crate::prune::PruneRow>| match x {
                 Some(x) => format!(
-                    "{} {} {:>7.3} {}",
+                    "{} {} {:>6.3} {}{}",
                     num(x.loss_after),
                     num(x.sensitivity),
                     x.accuracy_after,
-                    num(x.predicted_delta)
+                    num(x.predicted_delta),
+                    match &x.finetuned {
+                        Some(f) => format!(" {:>6.3}", f.sensitivity),
+                        None => String::new(),
+                    }
                 ),
-                None => format!("{:>41}", "-"),
+                None => format!("{:>40}", "-"),
             };
             let _ = writeln!(
                 s,
-                "{:>5.2} {:>9} | {} | {}",
+                "{:<15} {:>5.2} {:>9} | {} | {}",
+                any.method,
                 any.ratio,
                 format!("{}/{}", any.pruned, any.eligible),
                 cell(a),
                 cell(b)
             );
         }
-        let more = (0..n)
-            .filter(|&i| {
-                matches!((r.residual.pruning.get(i), r.plain.pruning.get(i)),
-                    (Some(a), Some(b)) if a.sensitivity > b.sensitivity)
-            })
-            .count();
+        if r.summary.is_none() {
+            let more = (0..n)
+                .filter(|&i| {
+                    matches!((r.residual.pruning.get(i), r.plain.pruning.get(i)),
+                        (Some(a), Some(b)) if a.sensitivity > b.sensitivity)
+                })
+                .count();
+            let _ = writeln!(
+                s,
+                "residual S > plain S in {more} of {n} rows; one seed decides nothing: set \
+                 replicates = 5 for a verdict"
+            );
+        }
+    }
+    if let Some(sum) = &r.summary {
         let _ = writeln!(
             s,
-            "residual S > plain S at {more} of {n} ratios (one seed; see docs/method.md)"
+            "\nover {} seeds {:?} (mean ± sd):",
+            sum.seeds.len(),
+            sum.seeds
         );
+        let _ = writeln!(s, "{:<36}{:>22}{:>22}", "", "residual", "plain");
+        let both =
+            |s: &mut String, label: &str, a: &crate::stats::MeanSd, b: &crate::stats::MeanSd| {
+                let _ = writeln!(s, "{:<36}{:>22}{:>22}", label, a.to_string(), b.to_string());
+            };
+        both(
+            &mut s,
+            "eval loss",
+            &sum.residual.eval_loss,
+            &sum.plain.eval_loss,
+        );
+        both(
+            &mut s,
+            "eval accuracy",
+            &sum.residual.eval_accuracy,
+            &sum.plain.eval_accuracy,
+        );
+        both(
+            &mut s,
+            "lambda max",
+            &sum.residual.lambda_max,
+            &sum.plain.lambda_max,
+        );
+        both(
+            &mut s,
+            "lambda min",
+            &sum.residual.lambda_min,
+            &sum.plain.lambda_min,
+        );
+        both(
+            &mut s,
+            "variance",
+            &sum.residual.variance,
+            &sum.plain.variance,
+        );
+        both(&mut s, "trace", &sum.residual.trace, &sum.plain.trace);
+        for (a, b) in sum.residual.pruning.iter().zip(&sum.plain.pruning) {
+            both(
+                &mut s,
+                &format!("S {} {}", a.method, a.ratio),
+                &a.sensitivity,
+                &b.sensitivity,
+            );
+            if let (Some(fa), Some(fb)) = (&a.finetuned_sensitivity, &b.finetuned_sensitivity) {
+                both(
+                    &mut s,
+                    &format!("S {} {} fine-tuned", a.method, a.ratio),
+                    fa,
+                    fb,
+                );
+            }
+        }
+    }
+    if !r.verdicts.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nthe article's claims, paired over seeds (residual − plain), level {}:",
+            r.config.significance
+        );
+        for c in &r.verdicts {
+            let _ = writeln!(
+                s,
+                "  {:<52} {:<13} diff {:+.4} ± {:.4}, t = {:.2} (p {:.3}), signs +{}/-{} (p {:.3})",
+                c.claim,
+                c.verdict.word(),
+                c.mean,
+                c.sd,
+                c.t,
+                c.t_p,
+                c.positive,
+                c.negative,
+                c.sign_p
+            );
+        }
     }
     s
 }

@@ -31,6 +31,32 @@ pub enum ConfigError {
     },
 }
 
+/// A single value or a list of them.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_significance() -> f64 {
+    0.05
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
@@ -51,6 +77,16 @@ pub struct Config {
     /// Worker threads for the numerical kernels; 0 = one per core.
     #[serde(default)]
     pub threads: usize,
+    /// Run the whole pair this many times, with seeds `seed, seed + 1, ...` (ignored when
+    /// `seeds` is given). Two or more give mean ± sd and a verdict on each claim.
+    #[serde(default = "one")]
+    pub replicates: usize,
+    /// Explicit seeds for the replicates (overrides `seed` and `replicates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
+    /// Level of the paired tests behind each verdict.
+    #[serde(default = "default_significance")]
+    pub significance: f64,
     #[serde(default)]
     pub data: DataConfig,
     #[serde(default)]
@@ -282,8 +318,24 @@ impl Default for HessianConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PruneMethod {
+    /// Smallest `|θ_i|` first.
     #[default]
     Magnitude,
+    /// Optimal Brain Damage: smallest saliency `½ H_ii θ_i²` first.
+    Obd,
+    /// The article's §7.1 rule made precise: only parameters whose `H_ii` is below the
+    /// `curvature_quantile` of their layer are eligible; those are pruned by magnitude.
+    CurvatureGated,
+}
+
+impl PruneMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            PruneMethod::Magnitude => "magnitude",
+            PruneMethod::Obd => "obd",
+            PruneMethod::CurvatureGated => "curvature_gated",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -299,21 +351,37 @@ pub enum PruneScope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PruneConfig {
-    pub method: PruneMethod,
+    /// Scores to prune by; several give one table with a column block per method.
+    /// (`method = "magnitude"`, a single value, is read too.)
+    #[serde(alias = "method", deserialize_with = "one_or_many")]
+    pub methods: Vec<PruneMethod>,
     pub scope: PruneScope,
     /// Prune biases too (the article does); otherwise weights only.
     pub include_bias: bool,
     /// Fractions of the eligible parameters set to zero, each in (0, 1).
     pub ratios: Vec<f64>,
+    /// `curvature_gated`: a parameter is eligible when its `H_ii` is below this quantile of
+    /// its layer's.
+    pub curvature_quantile: f64,
+    /// Hutchinson probes for the Hessian diagonal when the model is above `dense_limit`.
+    pub diagonal_samples: usize,
+    /// Epochs of training after pruning, masks held (0 = none).
+    pub finetune_epochs: usize,
+    /// Learning rate of the fine-tuning (default: train.lr).
+    pub finetune_lr: Option<f64>,
 }
 
 impl Default for PruneConfig {
     fn default() -> Self {
         PruneConfig {
-            method: PruneMethod::Magnitude,
+            methods: vec![PruneMethod::Magnitude],
             scope: PruneScope::Global,
             include_bias: false,
             ratios: vec![0.1, 0.2, 0.3, 0.4, 0.5],
+            curvature_quantile: 0.5,
+            diagonal_samples: 100,
+            finetune_epochs: 0,
+            finetune_lr: None,
         }
     }
 }
@@ -514,7 +582,30 @@ impl Config {
                 "needs hessian.samples > 0: the check uses the next `samples` examples",
             );
         }
+        if self.replicates == 0 {
+            return bad("replicates", "is 0, must be at least 1");
+        }
+        if !(self.significance > 0.0 && self.significance < 0.5) {
+            return bad("significance", "must be in (0, 0.5), e.g. 0.05");
+        }
         let p = &self.prune;
+        if p.methods.is_empty() {
+            return bad(
+                "prune.methods",
+                "must list at least one of \"magnitude\", \"obd\", \"curvature_gated\"",
+            );
+        }
+        if !(p.curvature_quantile > 0.0 && p.curvature_quantile <= 1.0) {
+            return bad("prune.curvature_quantile", "must be in (0, 1]");
+        }
+        if p.diagonal_samples == 0 {
+            return bad("prune.diagonal_samples", "is 0, must be at least 1");
+        }
+        if let Some(lr) = p.finetune_lr {
+            if !(lr > 0.0 && lr.is_finite()) {
+                return bad("prune.finetune_lr", format!("is {lr}, must be > 0"));
+            }
+        }
         if p.ratios.is_empty() {
             return bad(
                 "prune.ratios",
@@ -538,6 +629,17 @@ impl Config {
         Ok(())
     }
 
+    /// The seeds of the replicates: `seeds` when given, else `seed, seed + 1, ...`.
+    pub fn seed_list(&self) -> Vec<u64> {
+        if self.seeds.is_empty() {
+            (0..self.replicates.max(1) as u64)
+                .map(|i| self.seed.wrapping_add(i))
+                .collect()
+        } else {
+            self.seeds.clone()
+        }
+    }
+
     /// The config as TOML, every default written out.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serialises")
@@ -551,6 +653,9 @@ pub fn template(name: &str) -> String {
         seed: 0,
         device: DeviceChoice::Cpu,
         threads: 0,
+        replicates: 1,
+        seeds: Vec::new(),
+        significance: 0.05,
         data: DataConfig::default(),
         model: ModelConfig::default(),
         train: TrainConfig::default(),
@@ -573,6 +678,9 @@ name = "{name}"
 seed = {seed}          # data, split, init and batch order all follow from it
 device = "cpu"     # cpu | cuda (needs a build with --features cuda) | auto
 threads = 0        # kernel threads, 0 = one per core (records are reproducible per thread count)
+replicates = 1     # run the pair with seeds seed, seed+1, ...; 2+ give mean ± sd and verdicts
+# seeds = [0, 1, 2, 3, 4]   # explicit seeds instead of seed/replicates
+significance = 0.05        # level of the paired tests behind each verdict
 
 [data]
 source = "synthetic"   # synthetic | teacher | csv | breast_cancer | movie_reviews
@@ -628,10 +736,14 @@ per_layer = false      # also the spectrum of each layer's diagonal block
 check_batch = false    # also the top eigenvalue on a second disjoint batch (needs samples > 0)
 
 [prune]
-method = "magnitude"
+methods = ["magnitude"]    # any of "magnitude", "obd", "curvature_gated"
 scope = "global"       # global | layer
 include_bias = false   # the article prunes biases too
 ratios = [{ratios}]
+curvature_quantile = 0.5   # curvature_gated: eligible when H_ii is below this quantile of its layer
+diagonal_samples = 100     # Hutchinson probes for diag(H) above hessian.dense_limit
+finetune_epochs = 0        # train after pruning with the mask held (0 = no fine-tuning)
+# finetune_lr = 1e-3       # default: train.lr
 "#,
         name = d.name,
         seed = d.seed,

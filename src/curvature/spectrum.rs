@@ -171,6 +171,12 @@ fn seeds(seed: u64) -> (u64, u64, u64) {
     (s ^ 1, s ^ 2, s ^ 3)
 }
 
+/// A spectrum, and the exact Hessian diagonal when the dense method produced it.
+pub struct SpectrumOutput {
+    pub spectrum: Spectrum,
+    pub diagonal: Option<Vec<f64>>,
+}
+
 /// The spectrum of the mean loss over `batch` at `theta`.
 pub fn spectrum(
     net: &Network,
@@ -179,13 +185,15 @@ pub fn spectrum(
     opts: &SpectrumOptions<'_>,
     cancel: &AtomicBool,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<Spectrum, CurvatureError> {
+) -> Result<SpectrumOutput, CurvatureError> {
     let cfg = opts.cfg;
     let n = theta.len();
     let loss = BatchLoss { net, batch };
+    let mut diagonal = None;
     let mut s = match choose_method(cfg, n)? {
         HessianMethod::Dense => {
             let h = dense_hessian(&loss, theta, cfg.fd_step, cancel, progress)?;
+            diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
             let mut s = dense_result(&h, cfg)?;
             if cfg.per_layer {
                 s.per_layer = opts
@@ -251,7 +259,10 @@ pub fn spectrum(
         });
         s.gradient_evals += hvp.gradient_evals();
     }
-    Ok(s)
+    Ok(SpectrumOutput {
+        spectrum: s,
+        diagonal,
+    })
 }
 
 fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {

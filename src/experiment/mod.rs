@@ -4,15 +4,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::config::Config;
-use crate::curvature::{self, SpectrumStats};
-use crate::data;
-use crate::model::{ModelSpec, Network, Variant};
+use crate::config::{Config, HessianMethod, PruneMethod, TrainConfig};
+use crate::curvature::{self, BatchLoss, FdHvp, SpectrumStats};
+use crate::data::{self, DataSummary};
+use crate::model::{ModelSpec, Network, PreparedBatch, Variant};
 use crate::prune::{self, PruneRow};
 use crate::record::{
-    LayerInfo, Machine, ModelSummary, Record, Status, Timings, VariantResult, SCHEMA_VERSION,
+    LayerInfo, Machine, ModelSummary, Record, Replicate, ReplicateSummary, RowSummary, Status,
+    Timings, VariantResult, VariantSummary, SCHEMA_VERSION,
 };
 use crate::rng::{stream, Stream};
+use crate::stats::{self, Claim, Direction, MeanSd};
 use crate::train::{self, EpochStats, TrainError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,12 @@ pub enum RunEvent {
     /// Sent by whoever saved the record.
     Finished(std::path::PathBuf),
     Failed(String),
+    /// A new seed of the pair starts (only when the config asks for replicates).
+    Replicate {
+        index: usize,
+        of: usize,
+        seed: u64,
+    },
 }
 
 /// Where events go. `send` returns false when nobody listens any more, which cancels the run.
@@ -159,81 +167,151 @@ pub fn initial_theta(cfg: &Config, spec: &ModelSpec) -> Vec<f64> {
     spec.init(&mut stream(cfg.seed, Stream::Init))
 }
 
-/// Runs the whole experiment. A cancelled run returns a record with `status = interrupted`
-/// holding every stage that finished.
+/// What one seed of the pair produced.
+struct PairOutcome {
+    residual: VariantResult,
+    plain: VariantResult,
+    data: DataSummary,
+    timings: Timings,
+    interrupted: bool,
+}
+
+/// Runs the whole experiment, once per seed. A cancelled run returns a record with
+/// `status = interrupted` holding every stage that finished.
 pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record, ExperimentError> {
     cfg.validate()
         .map_err(|(k, m)| ExperimentError::Config(format!("`{k}` {m}")))?;
     let t_all = Instant::now();
     let started_at = now_utc();
-    let mut timings = Timings::default();
-
-    let t = Instant::now();
-    let split = data::load(&cfg.data, cfg.seed)?;
-    timings.data_s = t.elapsed().as_secs_f64();
-
-    let spec = model_spec(cfg, split.train.features, split.train.classes);
-    let theta0 = initial_theta(cfg, &spec);
-    let nets = [
-        Network::new(&spec, Variant::Residual),
-        Network::new(&spec, Variant::Plain),
-    ];
-    let mut record = Record {
-        schema_version: SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        status: Status::Complete,
-        error: None,
-        started_at,
-        finished_at: String::new(),
-        machine: Machine::current(rayon::current_num_threads()),
-        timings: Timings::default(),
-        config: cfg.clone(),
-        data: split.summary.clone(),
-        model: model_summary(&spec),
-        residual: VariantResult::new(Variant::Residual),
-        plain: VariantResult::new(Variant::Plain),
-    };
+    let seeds = cfg.seed_list();
     // a listener that went away cancels the run as Ctrl-C does
     let alive = |ev: RunEvent| {
         if !sink.send(ev) {
             cancel.store(true, Ordering::Relaxed);
         }
     };
+    let mut outcomes: Vec<(u64, PairOutcome)> = Vec::new();
+    let mut spec = None;
+    for (i, &seed) in seeds.iter().enumerate() {
+        if seeds.len() > 1 {
+            alive(RunEvent::Replicate {
+                index: i,
+                of: seeds.len(),
+                seed,
+            });
+        }
+        let (s, out) = run_pair(cfg, seed, &alive, cancel)?;
+        spec.get_or_insert(s);
+        let stop = out.interrupted;
+        outcomes.push((seed, out));
+        if stop {
+            break;
+        }
+    }
+    let spec = spec.expect("at least one seed ran");
+    let interrupted = outcomes.iter().any(|(_, o)| o.interrupted);
+    let mut timings = Timings::default();
+    for (_, o) in &outcomes {
+        timings.data_s += o.timings.data_s;
+        timings.train_s += o.timings.train_s;
+        timings.spectrum_s += o.timings.spectrum_s;
+        timings.prune_s += o.timings.prune_s;
+    }
+    timings.total_s = t_all.elapsed().as_secs_f64();
+    let mut it = outcomes.into_iter();
+    let (_, first) = it.next().expect("at least one seed ran");
+    let replicates: Vec<Replicate> = it
+        .map(|(seed, o)| Replicate {
+            seed,
+            residual: o.residual,
+            plain: o.plain,
+        })
+        .collect();
+    let mut record = Record {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        status: if interrupted {
+            Status::Interrupted
+        } else {
+            Status::Complete
+        },
+        error: interrupted.then(|| "cancelled by the user".to_string()),
+        started_at,
+        finished_at: now_utc(),
+        machine: Machine::current(rayon::current_num_threads()),
+        timings,
+        config: cfg.clone(),
+        data: first.data,
+        model: model_summary(&spec),
+        residual: first.residual,
+        plain: first.plain,
+        replicates,
+        summary: None,
+        verdicts: Vec::new(),
+    };
+    if !interrupted && seeds.len() > 1 {
+        record.summary = Some(summarise(&record));
+        record.verdicts = verdicts(&record);
+    }
+    Ok(record)
+}
+
+/// Trains, measures and prunes the pair for one seed.
+fn run_pair(
+    cfg: &Config,
+    seed: u64,
+    alive: &(dyn Fn(RunEvent) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(ModelSpec, PairOutcome), ExperimentError> {
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let split = data::load(&cfg.data, seed)?;
+    timings.data_s = t.elapsed().as_secs_f64();
+
+    let spec = model_spec(cfg, split.train.features, split.train.classes);
+    let theta0 = spec.init(&mut stream(seed, Stream::Init));
+    let nets = [
+        Network::new(&spec, Variant::Residual),
+        Network::new(&spec, Variant::Plain),
+    ];
+    let mut out = PairOutcome {
+        residual: VariantResult::new(Variant::Residual),
+        plain: VariantResult::new(Variant::Plain),
+        data: split.summary.clone(),
+        timings: Timings::default(),
+        interrupted: false,
+    };
+    fn slot(out: &mut PairOutcome, v: Variant) -> &mut VariantResult {
+        match v {
+            Variant::Residual => &mut out.residual,
+            Variant::Plain => &mut out.plain,
+        }
+    }
     alive(RunEvent::Started {
         name: cfg.name.clone(),
         params: spec.num_params(),
         epochs: cfg.train.epochs,
-        ratios: cfg.prune.ratios.len(),
+        ratios: cfg.prune.ratios.len() * cfg.prune.methods.len(),
     });
-    let finish = |mut record: Record, timings: Timings, status: Status, why: Option<String>| {
-        record.status = status;
-        record.error = why;
-        record.finished_at = now_utc();
-        record.timings = Timings {
-            total_s: t_all.elapsed().as_secs_f64(),
-            ..timings
-        };
-        record
-    };
-    let interrupted = |r, t| {
-        Ok(finish(
-            r,
-            t,
-            Status::Interrupted,
-            Some("cancelled by the user".into()),
-        ))
+    let stop = |mut out: PairOutcome, timings: Timings| {
+        out.timings = timings;
+        out.interrupted = true;
+        Ok((spec.clone(), out))
     };
 
     // --- train: both from theta0, same batch order
     let t = Instant::now();
     let mut thetas = [theta0.clone(), theta0];
-    for (net, theta) in nets.iter().zip(thetas.iter_mut()) {
+    let eval_sets: Vec<PreparedBatch> = nets
+        .iter()
+        .map(|n| n.prepare(&split.eval.x, &split.eval.y))
+        .collect();
+    for ((net, theta), eval) in nets.iter().zip(thetas.iter_mut()).zip(&eval_sets) {
         let v = net.variant();
         alive(RunEvent::StageStarted {
             variant: v,
             stage: Stage::Train,
         });
-        let eval = net.prepare(&split.eval.x, &split.eval.y);
         let mut progress = |s: &EpochStats| {
             alive(RunEvent::Epoch {
                 variant: v,
@@ -242,24 +320,21 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             });
             !cancel.load(Ordering::Relaxed)
         };
-        match train::train(
+        let trained = train::train(
             net,
             theta,
             &cfg.train,
             &split.train,
-            &eval,
-            cfg.seed,
+            eval,
+            seed,
             None,
             &mut progress,
-        ) {
-            Ok(out) => {
-                record.variant_mut(v).history = out.history;
-                if out.cancelled {
-                    timings.train_s = t.elapsed().as_secs_f64();
-                    return interrupted(record, timings);
-                }
-            }
-            Err(e) => return Err(ExperimentError::Train(e)),
+        )
+        .map_err(ExperimentError::Train)?;
+        slot(&mut out, v).history = trained.history;
+        if trained.cancelled {
+            timings.train_s = t.elapsed().as_secs_f64();
+            return stop(out, timings);
         }
     }
     timings.train_s = t.elapsed().as_secs_f64();
@@ -293,7 +368,13 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             })
             .collect()
     };
-    for (net, theta) in nets.iter().zip(thetas.iter()) {
+    let needs_diag = cfg
+        .prune
+        .methods
+        .iter()
+        .any(|m| *m != PruneMethod::Magnitude);
+    let mut diagonals: Vec<Option<Vec<f64>>> = vec![None, None];
+    for (k, (net, theta)) in nets.iter().zip(thetas.iter()).enumerate() {
         let v = net.variant();
         alive(RunEvent::StageStarted {
             variant: v,
@@ -303,7 +384,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
         let check_batch = check.as_ref().map(|c| net.prepare(&c.x, &c.y));
         let n = theta.len();
         let total = match curvature::choose_method(&cfg.hessian, n) {
-            Ok(crate::config::HessianMethod::Dense) => n,
+            Ok(HessianMethod::Dense) => n,
             // an upper bound: Lanczos and Hutchinson may stop early
             _ => {
                 cfg.hessian.lanczos_steps
@@ -323,7 +404,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
         };
         let opts = curvature::SpectrumOptions {
             cfg: &cfg.hessian,
-            seed: cfg.seed,
+            seed,
             layers: layers.clone(),
             check: check_batch.as_ref(),
         };
@@ -331,13 +412,27 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             Ok(s) => {
                 alive(RunEvent::Spectrum {
                     variant: v,
-                    stats: s.stats.clone(),
+                    stats: s.spectrum.stats.clone(),
                 });
-                record.variant_mut(v).spectrum = Some(s);
+                slot(&mut out, v).spectrum = Some(s.spectrum);
+                diagonals[k] = match (needs_diag, s.diagonal) {
+                    (false, _) => None,
+                    (true, Some(d)) => Some(d),
+                    (true, None) => {
+                        // above the dense limit: Hutchinson's E[v ⊙ Hv]
+                        let loss = BatchLoss { net, batch: &batch };
+                        let mut h = FdHvp::new(&loss, theta, cfg.hessian.fd_step);
+                        Some(curvature::hutchinson::diagonal(
+                            &mut h,
+                            cfg.prune.diagonal_samples,
+                            seed ^ 0xD1A6,
+                        ))
+                    }
+                };
             }
             Err(curvature::CurvatureError::Cancelled) => {
                 timings.spectrum_s = t.elapsed().as_secs_f64();
-                return interrupted(record, timings);
+                return stop(out, timings);
             }
             Err(source) => return Err(ExperimentError::Curvature { variant: v, source }),
         }
@@ -346,13 +441,12 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
 
     // --- pruning sweep on the evaluation split
     let t = Instant::now();
-    for (net, theta) in nets.iter().zip(thetas.iter()) {
+    for (k, ((net, theta), eval)) in nets.iter().zip(thetas.iter()).zip(&eval_sets).enumerate() {
         let v = net.variant();
         alive(RunEvent::StageStarted {
             variant: v,
             stage: Stage::Prune,
         });
-        let eval = net.prepare(&split.eval.x, &split.eval.y);
         let mut on_row = |row: &PruneRow| {
             alive(RunEvent::PruneRow {
                 variant: v,
@@ -360,21 +454,142 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             });
             !cancel.load(Ordering::Relaxed)
         };
-        match prune::sweep(
-            net,
-            theta,
-            &eval,
-            &cfg.prune,
-            cfg.hessian.fd_step,
-            &mut on_row,
-        ) {
-            Some(rows) => record.variant_mut(v).pruning = rows,
+        let finetune = (cfg.prune.finetune_epochs > 0).then(|| prune::Finetune {
+            train: &split.train,
+            cfg: TrainConfig {
+                epochs: cfg.prune.finetune_epochs,
+                lr: cfg.prune.finetune_lr.unwrap_or(cfg.train.lr),
+                ..cfg.train.clone()
+            },
+            seed,
+        });
+        let inputs = prune::SweepInputs {
+            eval,
+            cfg: &cfg.prune,
+            fd_step: cfg.hessian.fd_step,
+            diag: diagonals[k].as_deref(),
+            finetune,
+        };
+        match prune::sweep(net, theta, &inputs, &mut on_row) {
+            Some(rows) => slot(&mut out, v).pruning = rows,
             None => {
                 timings.prune_s = t.elapsed().as_secs_f64();
-                return interrupted(record, timings);
+                return stop(out, timings);
             }
         }
     }
     timings.prune_s = t.elapsed().as_secs_f64();
-    Ok(finish(record, timings, Status::Complete, None))
+    out.timings = timings;
+    Ok((spec, out))
+}
+
+fn variant_summary(results: &[&VariantResult]) -> VariantSummary {
+    let last = |f: &dyn Fn(&EpochStats) -> f64| -> MeanSd {
+        MeanSd::of(
+            &results
+                .iter()
+                .filter_map(|r| r.history.last().map(f))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let spec = |f: &dyn Fn(&SpectrumStats) -> f64| -> MeanSd {
+        MeanSd::of(
+            &results
+                .iter()
+                .filter_map(|r| r.spectrum.as_ref().map(|s| f(&s.stats)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rows = results.first().map_or(0, |r| r.pruning.len());
+    let pruning = (0..rows)
+        .map(|i| {
+            let col = |f: &dyn Fn(&PruneRow) -> f64| -> Vec<f64> {
+                results
+                    .iter()
+                    .filter_map(|r| r.pruning.get(i).map(f))
+                    .collect()
+            };
+            let first = &results[0].pruning[i];
+            let ft: Vec<f64> = results
+                .iter()
+                .filter_map(|r| r.pruning.get(i)?.finetuned.as_ref().map(|f| f.sensitivity))
+                .collect();
+            RowSummary {
+                method: first.method.clone(),
+                ratio: first.ratio,
+                sensitivity: MeanSd::of(&col(&|r| r.sensitivity)),
+                accuracy_drop: MeanSd::of(&col(&|r| r.accuracy_drop)),
+                predicted_delta: MeanSd::of(&col(&|r| r.predicted_delta)),
+                finetuned_sensitivity: (!ft.is_empty()).then(|| MeanSd::of(&ft)),
+            }
+        })
+        .collect();
+    VariantSummary {
+        eval_loss: last(&|h| h.eval_loss),
+        eval_accuracy: last(&|h| h.eval_accuracy),
+        lambda_min: spec(&|s| s.min),
+        lambda_max: spec(&|s| s.max),
+        variance: spec(&|s| s.variance),
+        trace: spec(&|s| s.trace),
+        pruning,
+    }
+}
+
+/// Mean ± sd over every seed of the record.
+pub fn summarise(r: &Record) -> ReplicateSummary {
+    let pairs = r.pairs();
+    let res: Vec<&VariantResult> = pairs.iter().map(|p| p.1).collect();
+    let plain: Vec<&VariantResult> = pairs.iter().map(|p| p.2).collect();
+    ReplicateSummary {
+        seeds: pairs.iter().map(|p| p.0).collect(),
+        residual: variant_summary(&res),
+        plain: variant_summary(&plain),
+    }
+}
+
+/// The article's two claims, tested on the paired differences `residual − plain` across seeds:
+/// a narrower spectrum (lower eigenvalue variance), and a higher sensitivity at each ratio of
+/// the first pruning method.
+pub fn verdicts(r: &Record) -> Vec<Claim> {
+    let pairs = r.pairs();
+    let level = r.config.significance;
+    let mut out = Vec::new();
+    let var_diffs: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(_, a, b)| {
+            Some(a.spectrum.as_ref()?.stats.variance - b.spectrum.as_ref()?.stats.variance)
+        })
+        .collect();
+    if var_diffs.len() >= 2 {
+        out.push(stats::judge(
+            "narrower spectrum: Var(λ) residual < plain",
+            Direction::Negative,
+            var_diffs,
+            level,
+        ));
+    }
+    let method = r.config.prune.methods[0].name();
+    for &ratio in &r.config.prune.ratios {
+        let diffs: Vec<f64> = pairs
+            .iter()
+            .filter_map(|(_, a, b)| {
+                let find = |v: &VariantResult| {
+                    v.pruning
+                        .iter()
+                        .find(|row| row.method == method && row.ratio == ratio)
+                        .map(|row| row.sensitivity)
+                };
+                Some(find(a)? - find(b)?)
+            })
+            .collect();
+        if diffs.len() >= 2 {
+            out.push(stats::judge(
+                &format!("more sensitive at {ratio} ({method}): S residual > plain"),
+                Direction::Positive,
+                diffs,
+                level,
+            ));
+        }
+    }
+    out
 }

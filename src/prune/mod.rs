@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PruneConfig, PruneScope};
+use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
 use crate::curvature::{BatchLoss, FdHvp, Hvp};
+use crate::data::Dataset;
 use crate::model::{Network, ParamKind, ParamLayout, PreparedBatch};
+use crate::train::{self, apply_mask};
 
 /// Which parameters may be pruned: weights, and biases when `include_bias`.
 pub fn eligible(layout: &ParamLayout, include_bias: bool) -> Vec<bool> {
@@ -53,15 +55,113 @@ pub fn mask_from_scores(scores: &[f64], eligible: &[bool], groups: &[usize], rat
     }
 }
 
+/// Parameter groups for `scope`: one group, or one per layer.
+fn groups(layout: &ParamLayout, scope: PruneScope) -> Vec<usize> {
+    match scope {
+        PruneScope::Global => vec![0; layout.len],
+        PruneScope::Layer => layout.layer_of_each(),
+    }
+}
+
 /// Magnitude pruning of `theta` at `ratio`.
 pub fn magnitude_mask(theta: &[f64], layout: &ParamLayout, cfg: &PruneConfig, ratio: f64) -> Mask {
     let scores: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
     let elig = eligible(layout, cfg.include_bias);
-    let groups = match cfg.scope {
-        PruneScope::Global => vec![0; layout.len],
-        PruneScope::Layer => layout.layer_of_each(),
-    };
-    mask_from_scores(&scores, &elig, &groups, ratio)
+    mask_from_scores(&scores, &elig, &groups(layout, cfg.scope), ratio)
+}
+
+/// Optimal Brain Damage saliency `½ H_ii θ_i²` (LeCun et al. 1990).
+pub fn obd_saliency(theta: &[f64], diag: &[f64]) -> Vec<f64> {
+    theta
+        .iter()
+        .zip(diag)
+        .map(|(t, h)| 0.5 * h * t * t)
+        .collect()
+}
+
+/// The `q`-quantile of `values` (linear interpolation between order statistics, as numpy's
+/// default), or `None` when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+/// Which eligible parameters pass the curvature gate: `H_ii` strictly below the
+/// `q`-quantile of the eligible `H_jj` in the same layer.
+pub fn curvature_gate(layout: &ParamLayout, eligible: &[bool], diag: &[f64], q: f64) -> Vec<bool> {
+    let of = layout.layer_of_each();
+    let mut pass = vec![false; eligible.len()];
+    for l in 0..layout.layers().len() {
+        let idx: Vec<usize> = (0..eligible.len())
+            .filter(|&i| of[i] == l && eligible[i])
+            .collect();
+        let vals: Vec<f64> = idx.iter().map(|&i| diag[i]).collect();
+        if let Some(cut) = quantile(&vals, q) {
+            for &i in &idx {
+                pass[i] = diag[i] < cut;
+            }
+        }
+    }
+    pass
+}
+
+/// The mask of `method` at `ratio`. `diag` (the Hessian diagonal) is needed by `obd` and
+/// `curvature_gated`. Every method removes `floor(ratio × eligible)` parameters per group,
+/// except `curvature_gated` when fewer pass the gate: it never prunes a gated parameter.
+pub fn method_mask(
+    method: PruneMethod,
+    theta: &[f64],
+    diag: Option<&[f64]>,
+    layout: &ParamLayout,
+    cfg: &PruneConfig,
+    ratio: f64,
+) -> Mask {
+    let elig = eligible(layout, cfg.include_bias);
+    let groups = groups(layout, cfg.scope);
+    let magnitude: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
+    match (method, diag) {
+        (PruneMethod::Magnitude, _) | (_, None) => {
+            mask_from_scores(&magnitude, &elig, &groups, ratio)
+        }
+        (PruneMethod::Obd, Some(d)) => {
+            mask_from_scores(&obd_saliency(theta, d), &elig, &groups, ratio)
+        }
+        (PruneMethod::CurvatureGated, Some(d)) => {
+            let pass = curvature_gate(layout, &elig, d, cfg.curvature_quantile);
+            // the count comes from all eligible parameters, the choice from those that pass
+            let n_groups = groups.iter().copied().max().map_or(0, |g| g + 1);
+            let mut keep = vec![true; theta.len()];
+            let mut pruned = 0;
+            let mut threshold = 0.0f64;
+            for g in 0..n_groups {
+                let total = (0..theta.len())
+                    .filter(|&i| elig[i] && groups[i] == g)
+                    .count();
+                let k = (ratio * total as f64).floor() as usize;
+                let mut idx: Vec<usize> = (0..theta.len())
+                    .filter(|&i| pass[i] && groups[i] == g)
+                    .collect();
+                idx.sort_by(|&a, &b| magnitude[a].total_cmp(&magnitude[b]).then(a.cmp(&b)));
+                for &i in idx.iter().take(k) {
+                    keep[i] = false;
+                    threshold = threshold.max(magnitude[i]);
+                    pruned += 1;
+                }
+            }
+            Mask {
+                keep,
+                pruned,
+                eligible: elig.iter().filter(|e| **e).count(),
+                threshold,
+            }
+        }
+    }
 }
 
 /// Pruned and total parameters of one layer.
@@ -93,7 +193,7 @@ pub fn layer_sparsity(layout: &ParamLayout, keep: &[bool]) -> Vec<LayerSparsity>
         .collect()
 }
 
-/// One ratio of a pruning sweep for one model.
+/// One ratio of a pruning sweep for one model and one method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PruneRow {
@@ -101,6 +201,7 @@ pub struct PruneRow {
     pub method: String,
     pub eligible: usize,
     pub pruned: usize,
+    /// Largest score removed.
     pub threshold: f64,
     pub loss_before: f64,
     pub loss_after: f64,
@@ -118,7 +219,23 @@ pub struct PruneRow {
     pub predicted_second: f64,
     /// `g · Δθ + ½ Δθᵀ H Δθ`, to set beside `delta_loss`.
     pub predicted_delta: f64,
+    /// After `prune.finetune_epochs` of training with the mask held.
+    pub finetuned: Option<Finetuned>,
     pub layers: Vec<LayerSparsity>,
+}
+
+/// The pruned model after fine-tuning with its mask held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finetuned {
+    pub epochs: usize,
+    pub lr: f64,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// `(loss − loss_before) / loss_before`, against the unpruned model.
+    pub sensitivity: f64,
+    /// Largest `|θ_i|` over masked parameters after fine-tuning: 0 when masks held.
+    pub max_masked_abs: f64,
 }
 
 /// `S = (L_after − L_before) / L_before`.
@@ -126,55 +243,114 @@ pub fn sensitivity(loss_before: f64, loss_after: f64) -> f64 {
     (loss_after - loss_before) / loss_before
 }
 
-/// Prunes `theta` at each ratio and measures the evaluation loss and accuracy.
+/// Fine-tuning after pruning: the training split and the optimiser settings.
+pub struct Finetune<'a> {
+    pub train: &'a Dataset,
+    pub cfg: TrainConfig,
+    pub seed: u64,
+}
+
+/// What a sweep needs besides the model.
+pub struct SweepInputs<'a> {
+    pub eval: &'a PreparedBatch,
+    pub cfg: &'a PruneConfig,
+    pub fd_step: f64,
+    /// The Hessian diagonal, for `obd` and `curvature_gated`.
+    pub diag: Option<&'a [f64]>,
+    pub finetune: Option<Finetune<'a>>,
+}
+
+/// Prunes `theta` with each method at each ratio and measures the evaluation loss and
+/// accuracy (and after fine-tuning, when asked). `on_row` returning false stops the sweep.
 pub fn sweep(
     net: &Network,
     theta: &[f64],
-    eval: &PreparedBatch,
-    cfg: &PruneConfig,
-    fd_step: f64,
+    inputs: &SweepInputs<'_>,
     on_row: &mut dyn FnMut(&PruneRow) -> bool,
 ) -> Option<Vec<PruneRow>> {
     let layout = net.layout();
+    let eval = inputs.eval;
     let mut g = vec![0.0; theta.len()];
     let before = net.loss_grad(theta, eval, &mut g);
     let loss = BatchLoss { net, batch: eval };
     let mut rows = Vec::new();
-    for &ratio in &cfg.ratios {
-        let mask = magnitude_mask(theta, layout, cfg, ratio);
-        let pruned: Vec<f64> = theta
-            .iter()
-            .zip(&mask.keep)
-            .map(|(t, k)| if *k { *t } else { 0.0 })
-            .collect();
-        let after = net.evaluate(&pruned, eval);
-        let dw: Vec<f64> = pruned.iter().zip(theta).map(|(p, t)| p - t).collect();
-        let mut hdw = vec![0.0; theta.len()];
-        FdHvp::new(&loss, theta, fd_step).hvp(&dw, &mut hdw);
-        let first: f64 = g.iter().zip(&dw).map(|(a, b)| a * b).sum();
-        let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
-        let row = PruneRow {
-            ratio,
-            method: "magnitude".into(),
-            eligible: mask.eligible,
-            pruned: mask.pruned,
-            threshold: mask.threshold,
-            loss_before: before.loss,
-            loss_after: after.loss,
-            sensitivity: sensitivity(before.loss, after.loss),
-            accuracy_before: before.accuracy,
-            accuracy_after: after.accuracy,
-            accuracy_drop: before.accuracy - after.accuracy,
-            delta_loss: after.loss - before.loss,
-            predicted_first: first,
-            predicted_second: second,
-            predicted_delta: first + second,
-            layers: layer_sparsity(layout, &mask.keep),
-        };
-        if !on_row(&row) {
-            return None;
+    for &method in &inputs.cfg.methods {
+        for &ratio in &inputs.cfg.ratios {
+            let mask = method_mask(method, theta, inputs.diag, layout, inputs.cfg, ratio);
+            let mut pruned = theta.to_vec();
+            apply_mask(&mut pruned, &mask.keep);
+            let after = net.evaluate(&pruned, eval);
+            let dw: Vec<f64> = pruned.iter().zip(theta).map(|(p, t)| p - t).collect();
+            let mut hdw = vec![0.0; theta.len()];
+            FdHvp::new(&loss, theta, inputs.fd_step).hvp(&dw, &mut hdw);
+            let first: f64 = g.iter().zip(&dw).map(|(a, b)| a * b).sum();
+            let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
+            let finetuned = match &inputs.finetune {
+                Some(ft) if ft.cfg.epochs > 0 => {
+                    let mut tuned = pruned.clone();
+                    let out = train::train(
+                        net,
+                        &mut tuned,
+                        &ft.cfg,
+                        ft.train,
+                        eval,
+                        ft.seed,
+                        Some(&mask.keep),
+                        &mut |_: &train::EpochStats| true,
+                    );
+                    match out {
+                        Ok(_) => {
+                            let e = net.evaluate(&tuned, eval);
+                            Some(Finetuned {
+                                epochs: ft.cfg.epochs,
+                                lr: ft.cfg.lr,
+                                loss: e.loss,
+                                accuracy: e.accuracy,
+                                sensitivity: sensitivity(before.loss, e.loss),
+                                max_masked_abs: tuned
+                                    .iter()
+                                    .zip(&mask.keep)
+                                    .filter(|(_, k)| !**k)
+                                    .fold(0.0, |m, (t, _)| m.max(t.abs())),
+                            })
+                        }
+                        // a fine-tuning that diverges is reported as an infinite loss
+                        Err(_) => Some(Finetuned {
+                            epochs: ft.cfg.epochs,
+                            lr: ft.cfg.lr,
+                            loss: f64::INFINITY,
+                            accuracy: 0.0,
+                            sensitivity: f64::INFINITY,
+                            max_masked_abs: 0.0,
+                        }),
+                    }
+                }
+                _ => None,
+            };
+            let row = PruneRow {
+                ratio,
+                method: method.name().into(),
+                eligible: mask.eligible,
+                pruned: mask.pruned,
+                threshold: mask.threshold,
+                loss_before: before.loss,
+                loss_after: after.loss,
+                sensitivity: sensitivity(before.loss, after.loss),
+                accuracy_before: before.accuracy,
+                accuracy_after: after.accuracy,
+                accuracy_drop: before.accuracy - after.accuracy,
+                delta_loss: after.loss - before.loss,
+                predicted_first: first,
+                predicted_second: second,
+                predicted_delta: first + second,
+                finetuned,
+                layers: layer_sparsity(layout, &mask.keep),
+            };
+            if !on_row(&row) {
+                return None;
+            }
+            rows.push(row);
         }
-        rows.push(row);
     }
     Some(rows)
 }

@@ -11,6 +11,7 @@ use crate::curvature::Spectrum;
 use crate::data::DataSummary;
 use crate::model::{Activation, Variant};
 use crate::prune::PruneRow;
+use crate::stats::{Claim, MeanSd};
 use crate::tomlpos;
 use crate::train::EpochStats;
 
@@ -132,9 +133,70 @@ pub struct Record {
     pub model: ModelSummary,
     pub residual: VariantResult,
     pub plain: VariantResult,
+    /// Further seeds (the first seed's results are `residual` and `plain`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicates: Vec<Replicate>,
+    /// Mean ± sd over every seed (two or more).
+    pub summary: Option<ReplicateSummary>,
+    /// The article's claims tested across seeds (two or more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<Claim>,
+}
+
+/// The pair's results for one more seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replicate {
+    pub seed: u64,
+    pub residual: VariantResult,
+    pub plain: VariantResult,
+}
+
+/// Mean ± sd over seeds of one model's headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSummary {
+    pub eval_loss: MeanSd,
+    pub eval_accuracy: MeanSd,
+    pub lambda_min: MeanSd,
+    pub lambda_max: MeanSd,
+    pub variance: MeanSd,
+    pub trace: MeanSd,
+    pub pruning: Vec<RowSummary>,
+}
+
+/// Mean ± sd over seeds of one pruning row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowSummary {
+    pub method: String,
+    pub ratio: f64,
+    pub sensitivity: MeanSd,
+    pub accuracy_drop: MeanSd,
+    pub predicted_delta: MeanSd,
+    pub finetuned_sensitivity: Option<MeanSd>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicateSummary {
+    pub seeds: Vec<u64>,
+    pub residual: VariantSummary,
+    pub plain: VariantSummary,
 }
 
 impl Record {
+    /// Every seed's pair: `(seed, residual, plain)`, the first seed first.
+    pub fn pairs(&self) -> Vec<(u64, &VariantResult, &VariantResult)> {
+        let mut v = vec![(self.config.seed_list()[0], &self.residual, &self.plain)];
+        v.extend(
+            self.replicates
+                .iter()
+                .map(|r| (r.seed, &r.residual, &r.plain)),
+        );
+        v
+    }
+
     pub fn variant(&self, v: Variant) -> &VariantResult {
         match v {
             Variant::Residual => &self.residual,
