@@ -38,6 +38,7 @@ pub struct RunArgs<'a> {
     pub config: &'a Path,
     pub out: Option<&'a Path>,
     pub threads: Option<usize>,
+    pub replicates: Option<usize>,
     pub quiet: bool,
 }
 
@@ -46,6 +47,12 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     let mut cfg = Config::load(args.config)?;
     if let Some(t) = args.threads {
         cfg.threads = t;
+    }
+    if let Some(n) = args.replicates {
+        cfg.replicates = n;
+        cfg.seeds.clear();
+        cfg.validate()
+            .map_err(|(k, m)| anyhow::anyhow!("--replicates: `{k}` {m}"))?;
     }
     init_threads(cfg.threads);
     let dir = record::default_dir(args.out);

@@ -117,10 +117,15 @@ pub fn render(r: &Record) -> String {
         sp(v).and_then(|x| x.noise_floor.map(num))
     });
     row(&mut s, "  near zero", &|v| {
-        sp(v).map(|x| x.stats.near_zero.to_string())
+        sp(v)
+            .filter(|x| x.method == "dense")
+            .map(|x| x.stats.near_zero.to_string())
     });
+    // Lanczos measures neither (see `sources.counts` in the record)
     row(&mut s, "  condition", &|v| {
-        sp(v).map(|x| num(x.stats.condition))
+        sp(v)
+            .filter(|x| x.method == "dense")
+            .map(|x| num(x.stats.condition))
     });
     if !r.residual.pruning.is_empty() || !r.plain.pruning.is_empty() {
         let p = &c.prune;
