@@ -24,6 +24,9 @@ enum Command {
         /// Kernel threads (overrides the config's `threads`; 0 = one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Run the pair with this many seeds (overrides the config's `replicates`).
+        #[arg(long)]
+        replicates: Option<usize>,
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
@@ -51,11 +54,13 @@ fn main() -> ExitCode {
             config,
             out,
             threads,
+            replicates,
             quiet,
         }) => resprune::cli::run(resprune::cli::RunArgs {
             config: &config,
             out: out.as_deref(),
             threads,
+            replicates,
             quiet,
         })
         .map(|_| ()),
