@@ -105,7 +105,14 @@ fn sweep_rows_measure_the_pruned_model() {
         ratios: vec![0.2, 0.6],
         ..PruneConfig::default()
     };
-    let rows = prune::sweep(&net, &theta, &eval, &cfg, 1e-5, &mut |_| true).unwrap();
+    let inputs = prune::SweepInputs {
+        eval: &eval,
+        cfg: &cfg,
+        fd_step: 1e-5,
+        diag: None,
+        finetune: None,
+    };
+    let rows = prune::sweep(&net, &theta, &inputs, &mut |_| true).unwrap();
     assert_eq!(rows.len(), 2);
     for r in &rows {
         let m = prune::magnitude_mask(&theta, net.layout(), &cfg, r.ratio);
