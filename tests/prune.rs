@@ -154,17 +154,18 @@ fn sweep_stops_when_the_callback_says_so() {
     let net = Network::new(&s, Variant::Plain);
     let eval = net.prepare(&[0.1, 0.2, 0.3, 0.4], &[1]);
     let mut seen = 0;
-    let r = prune::sweep(
-        &net,
-        &theta,
-        &eval,
-        &PruneConfig::default(),
-        1e-5,
-        &mut |_| {
-            seen += 1;
-            false
-        },
-    );
+    let cfg = PruneConfig::default();
+    let inputs = prune::SweepInputs {
+        eval: &eval,
+        cfg: &cfg,
+        fd_step: 1e-5,
+        diag: None,
+        finetune: None,
+    };
+    let r = prune::sweep(&net, &theta, &inputs, &mut |_| {
+        seen += 1;
+        false
+    });
     assert!(r.is_none());
     assert_eq!(seen, 1);
 }
