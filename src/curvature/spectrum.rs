@@ -172,6 +172,7 @@ fn seeds(seed: u64) -> (u64, u64, u64) {
 }
 
 /// A spectrum, and the exact Hessian diagonal when the dense method produced it.
+#[derive(Debug, Clone)]
 pub struct SpectrumOutput {
     pub spectrum: Spectrum,
     pub diagonal: Option<Vec<f64>>,
