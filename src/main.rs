@@ -27,6 +27,9 @@ enum Command {
         /// Run the pair with this many seeds (overrides the config's `replicates`).
         #[arg(long)]
         replicates: Option<usize>,
+        /// cpu, cuda, cuda:N or auto (overrides the config's `device`).
+        #[arg(long)]
+        device: Option<String>,
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
@@ -55,12 +58,14 @@ fn main() -> ExitCode {
             out,
             threads,
             replicates,
+            device,
             quiet,
         }) => resprune::cli::run(resprune::cli::RunArgs {
             config: &config,
             out: out.as_deref(),
             threads,
             replicates,
+            device: device.as_deref(),
             quiet,
         })
         .map(|_| ()),

@@ -140,3 +140,31 @@ fn the_bundled_article_config_is_the_682_parameter_setup() {
     assert!(c.prune.include_bias);
     assert_eq!(c.data.eval_fraction, 0.0);
 }
+
+#[test]
+fn devices_parse_and_round_trip() {
+    use resprune::config::DeviceChoice;
+    for (text, want) in [
+        ("cpu", DeviceChoice::Cpu),
+        ("auto", DeviceChoice::Auto),
+        ("cuda", DeviceChoice::Cuda(0)),
+        ("cuda:3", DeviceChoice::Cuda(3)),
+    ] {
+        assert_eq!(text.parse::<DeviceChoice>().unwrap(), want);
+        assert_eq!(
+            String::from(want),
+            if text == "cuda:0" { "cuda" } else { text }
+        );
+    }
+    let e = err(&GOOD.replace("seed = 3", "seed = 3\ndevice = \"tpu\""));
+    assert!(
+        e.contains("unknown device `tpu`") && e.starts_with("exp.toml:4:"),
+        "{e}"
+    );
+    let c = Config::parse(
+        &GOOD.replace("seed = 3", "seed = 3\ndevice = \"auto\""),
+        "x",
+    )
+    .unwrap();
+    assert_eq!(c.device, DeviceChoice::Auto);
+}

@@ -39,6 +39,8 @@ pub struct RunArgs<'a> {
     pub out: Option<&'a Path>,
     pub threads: Option<usize>,
     pub replicates: Option<usize>,
+    /// `cpu`, `cuda`, `cuda:N`, `auto` (overrides the config's `device`).
+    pub device: Option<&'a str>,
     pub quiet: bool,
 }
 
@@ -47,6 +49,13 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     let mut cfg = Config::load(args.config)?;
     if let Some(t) = args.threads {
         cfg.threads = t;
+    }
+    if let Some(d) = args.device {
+        cfg.device = d
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
+        cfg.validate()
+            .map_err(|(k, m)| anyhow::anyhow!("--device: `{k}` {m}"))?;
     }
     if let Some(n) = args.replicates {
         cfg.replicates = n;

@@ -57,13 +57,53 @@ fn default_significance() -> f64 {
     0.05
 }
 
+/// Where the numbers are computed: `"cpu"`, `"cuda"` (GPU 0), `"cuda:N"`, or `"auto"` (CUDA
+/// when this binary has it and a GPU answers, else the CPU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceChoice {
     #[default]
     Cpu,
-    Cuda,
+    Cuda(usize),
     Auto,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "auto" => Ok(DeviceChoice::Auto),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown device `{s}`, expected \"cpu\", \"cuda\", \"cuda:N\" or \"auto\""
+                    )
+                }),
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DeviceChoice> for String {
+    fn from(d: DeviceChoice) -> String {
+        match d {
+            DeviceChoice::Cpu => "cpu".into(),
+            DeviceChoice::Auto => "auto".into(),
+            DeviceChoice::Cuda(0) => "cuda".into(),
+            DeviceChoice::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -620,10 +660,12 @@ impl Config {
                 );
             }
         }
-        if self.device == DeviceChoice::Cuda {
+        if matches!(self.device, DeviceChoice::Cuda(_)) && !cfg!(feature = "cuda") {
             return bad(
                 "device",
-                "\"cuda\" needs a binary built with `--features cuda`; this one runs on \"cpu\"",
+                "this binary was built without CUDA: rebuild with \
+                 `cargo build --release --features cuda` on a machine with the CUDA toolkit \
+                 (nvcc, nvidia-smi; see docs/gpu.md), or use device = \"cpu\"",
             );
         }
         Ok(())

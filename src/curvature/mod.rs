@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Network, PreparedBatch};
@@ -21,7 +20,7 @@ pub use spectrum::{
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
-pub trait LossGrad: Sync {
+pub trait LossGrad {
     fn dim(&self) -> usize;
     fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64;
 }
@@ -168,9 +167,22 @@ pub enum CurvatureError {
     Config(String),
 }
 
-/// Every column `H e_i` by central differences (columns in parallel), then `(H + Hᵀ) / 2`.
-/// `progress` is called with the number of finished columns; `cancel` stops early.
-pub fn dense_hessian<L: LossGrad>(
+/// Loss oracles the dense Hessian may call from several threads at once. A CUDA build's
+/// tensors hold a device stream that is not `Sync`, so there the columns run one by one
+/// (the GPU parallelises each gradient instead).
+#[cfg(not(feature = "cuda"))]
+pub trait Shared: Sync {}
+#[cfg(not(feature = "cuda"))]
+impl<T: Sync + ?Sized> Shared for T {}
+#[cfg(feature = "cuda")]
+pub trait Shared {}
+#[cfg(feature = "cuda")]
+impl<T: ?Sized> Shared for T {}
+
+/// Every column `H e_i` by central differences (columns in parallel on the CPU), then
+/// `(H + Hᵀ) / 2`. `progress` is called with the number of finished columns; `cancel` stops
+/// early.
+pub fn dense_hessian<L: LossGrad + Shared>(
     loss: &L,
     theta: &[f64],
     fd_step: f64,
@@ -180,28 +192,33 @@ pub fn dense_hessian<L: LossGrad>(
     let n = theta.len();
     let done = AtomicUsize::new(0);
     let h = fd_step_for(theta, &[1.0], fd_step);
-    let columns: Vec<Option<Vec<f64>>> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || (theta.to_vec(), vec![0.0; n]),
-            |(work, g_minus), i| {
-                if cancel.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let mut col = vec![0.0; n];
-                work[i] = theta[i] + h;
-                loss.loss_grad(work, &mut col);
-                work[i] = theta[i] - h;
-                loss.loss_grad(work, g_minus);
-                work[i] = theta[i];
-                for (c, m) in col.iter_mut().zip(g_minus.iter()) {
-                    *c = (*c - m) / (2.0 * h);
-                }
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-                Some(col)
-            },
-        )
-        .collect();
+    let column = |(work, g_minus): &mut (Vec<f64>, Vec<f64>), i: usize| {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut col = vec![0.0; n];
+        work[i] = theta[i] + h;
+        loss.loss_grad(work, &mut col);
+        work[i] = theta[i] - h;
+        loss.loss_grad(work, g_minus);
+        work[i] = theta[i];
+        for (c, m) in col.iter_mut().zip(g_minus.iter()) {
+            *c = (*c - m) / (2.0 * h);
+        }
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+        Some(col)
+    };
+    let scratch = || (theta.to_vec(), vec![0.0; n]);
+    #[cfg(not(feature = "cuda"))]
+    let columns: Vec<Option<Vec<f64>>> = {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map_init(scratch, column).collect()
+    };
+    #[cfg(feature = "cuda")]
+    let columns: Vec<Option<Vec<f64>>> = {
+        let mut s = scratch();
+        (0..n).map(|i| column(&mut s, i)).collect()
+    };
     let mut data = vec![0.0; n * n];
     for (j, col) in columns.into_iter().enumerate() {
         let col = col.ok_or(CurvatureError::Cancelled)?;

@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::config::{Config, HessianMethod, PruneMethod, TrainConfig};
+use crate::config::{Config, DeviceChoice, HessianMethod, PruneMethod, TrainConfig};
 use crate::curvature::{self, BatchLoss, FdHvp, SpectrumStats};
 use crate::data::{self, DataSummary};
-use crate::model::{ModelSpec, Network, PreparedBatch, Variant};
+use crate::model::{Backend, ModelSpec, Network, PreparedBatch, Variant};
 use crate::prune::{self, PruneRow};
 use crate::record::{
     LayerInfo, Machine, ModelSummary, Record, Replicate, ReplicateSummary, RowSummary, Status,
@@ -167,6 +167,35 @@ pub fn initial_theta(cfg: &Config, spec: &ModelSpec) -> Vec<f64> {
     spec.init(&mut stream(cfg.seed, Stream::Init))
 }
 
+/// The device `choice` names, opened; `auto` falls back to the CPU and says why.
+pub fn open_device(choice: DeviceChoice) -> Result<(Backend, String), ExperimentError> {
+    match choice {
+        DeviceChoice::Cpu => Ok((Backend::cpu(), "cpu".into())),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(i) => Backend::cuda(i)
+            .map(|b| {
+                let d = b.describe();
+                (b, d)
+            })
+            .map_err(ExperimentError::Config),
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Cuda(_) => Err(ExperimentError::Config(
+            "device = \"cuda\" needs a binary built with `--features cuda` (see docs/gpu.md)"
+                .into(),
+        )),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Auto => Ok(match Backend::cuda(0) {
+            Ok(b) => {
+                let d = format!("{} (auto)", b.describe());
+                (b, d)
+            }
+            Err(why) => (Backend::cpu(), format!("cpu (auto: {why})")),
+        }),
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Auto => Ok((Backend::cpu(), "cpu (auto: built without CUDA)".into())),
+    }
+}
+
 /// What one seed of the pair produced.
 struct PairOutcome {
     residual: VariantResult,
@@ -190,6 +219,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
             cancel.store(true, Ordering::Relaxed);
         }
     };
+    let (backend, device) = open_device(cfg.device)?;
     let mut outcomes: Vec<(u64, PairOutcome)> = Vec::new();
     let mut spec = None;
     for (i, &seed) in seeds.iter().enumerate() {
@@ -200,7 +230,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
                 seed,
             });
         }
-        let (s, out) = run_pair(cfg, seed, &alive, cancel)?;
+        let (s, out) = run_pair(cfg, seed, &backend, &alive, cancel)?;
         spec.get_or_insert(s);
         let stop = out.interrupted;
         outcomes.push((seed, out));
@@ -238,7 +268,10 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
         error: interrupted.then(|| "cancelled by the user".to_string()),
         started_at,
         finished_at: now_utc(),
-        machine: Machine::current(rayon::current_num_threads()),
+        machine: Machine {
+            device,
+            ..Machine::current(rayon::current_num_threads())
+        },
         timings,
         config: cfg.clone(),
         data: first.data,
@@ -260,6 +293,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
 fn run_pair(
     cfg: &Config,
     seed: u64,
+    backend: &Backend,
     alive: &(dyn Fn(RunEvent) + Sync),
     cancel: &AtomicBool,
 ) -> Result<(ModelSpec, PairOutcome), ExperimentError> {
@@ -271,8 +305,8 @@ fn run_pair(
     let spec = model_spec(cfg, split.train.features, split.train.classes);
     let theta0 = spec.init(&mut stream(seed, Stream::Init));
     let nets = [
-        Network::new(&spec, Variant::Residual),
-        Network::new(&spec, Variant::Plain),
+        Network::on(&spec, Variant::Residual, backend.clone()),
+        Network::on(&spec, Variant::Plain, backend.clone()),
     ];
     let mut out = PairOutcome {
         residual: VariantResult::new(Variant::Residual),

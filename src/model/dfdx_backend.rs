@@ -1,19 +1,70 @@
-//! Forward pass and gradient of the MLP over a flat `theta`, with dfdx tensors of runtime shape.
+//! Forward pass and gradient of the MLP over a flat `theta`, with dfdx tensors of runtime shape,
+//! on the CPU or (with the `cuda` feature) a CUDA GPU.
 //!
 //! Activations are kept transposed, `(features, batch)`, so every layer is `W @ h + b` with `W`
-//! in PyTorch's `[out, in]` order and the input never needs a gradient.
+//! in PyTorch's `[out, in]` order and the input never needs a gradient. The examples stay on
+//! the device between steps; `theta` crosses once per evaluation (it is the optimiser's flat
+//! vector on the host).
 
 use dfdx::prelude::*;
 
 use super::{Activation, Eval, ModelSpec, ParamLayout, Variant};
 
-type Mat<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
+
+/// Where the tensors live.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Cpu(Cpu),
+    #[cfg(feature = "cuda")]
+    Cuda(Cuda, usize),
+}
+
+impl Backend {
+    pub fn cpu() -> Backend {
+        Backend::Cpu(Cpu::default())
+    }
+
+    /// The CUDA GPU with this ordinal.
+    #[cfg(feature = "cuda")]
+    pub fn cuda(ordinal: usize) -> Result<Backend, String> {
+        Cuda::try_build(ordinal, 0)
+            .map(|d| Backend::Cuda(d, ordinal))
+            .map_err(|e| {
+                format!(
+                    "cannot open CUDA device {ordinal}: {e:?}; check `nvidia-smi` lists it and \
+                     the driver matches the CUDA toolkit this binary was built with"
+                )
+            })
+    }
+
+    /// `cpu`, `cuda:0`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Cpu(_) => "cpu".into(),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda(_, i) => format!("cuda:{i}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct OnDevice<D: Device<f64>> {
+    xt: Mat<D, NoneTape>,
+    onehot: Mat<D, NoneTape>,
+}
+
+#[derive(Clone, Debug)]
+enum BatchData {
+    Cpu(OnDevice<Cpu>),
+    #[cfg(feature = "cuda")]
+    Cuda(OnDevice<Cuda>),
+}
 
 /// Examples ready for the device: inputs transposed to `(features, n)`, one-hot targets.
 #[derive(Clone, Debug)]
 pub struct PreparedBatch {
-    xt: Tensor<(usize, usize), f64, Cpu>,
-    onehot: Tensor<(usize, usize), f64, Cpu>,
+    data: BatchData,
     labels: Vec<usize>,
 }
 
@@ -37,16 +88,21 @@ pub struct Network {
     spec: ModelSpec,
     layout: ParamLayout,
     variant: Variant,
-    dev: Cpu,
+    backend: Backend,
 }
 
 impl Network {
+    /// On the CPU.
     pub fn new(spec: &ModelSpec, variant: Variant) -> Self {
+        Self::on(spec, variant, Backend::cpu())
+    }
+
+    pub fn on(spec: &ModelSpec, variant: Variant, backend: Backend) -> Self {
         Network {
             layout: spec.layout(),
             spec: spec.clone(),
             variant,
-            dev: Cpu::default(),
+            backend,
         }
     }
 
@@ -60,6 +116,10 @@ impl Network {
 
     pub fn variant(&self) -> Variant {
         self.variant
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     pub fn dim(&self) -> usize {
@@ -83,34 +143,66 @@ impl Network {
             assert!(c < k, "label {c} out of range for {k} classes");
             onehot[c * n + i] = 1.0;
         }
+        fn put<D: Device<f64>>(
+            dev: &D,
+            xt: Vec<f64>,
+            oh: Vec<f64>,
+            d: usize,
+            n: usize,
+            k: usize,
+        ) -> OnDevice<D> {
+            OnDevice {
+                xt: dev.tensor_from_vec(xt, (d, n)),
+                onehot: dev.tensor_from_vec(oh, (k, n)),
+            }
+        }
+        let data = match &self.backend {
+            Backend::Cpu(dev) => BatchData::Cpu(put(dev, xt, onehot, d, n, k)),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda(dev, _) => BatchData::Cuda(put(dev, xt, onehot, d, n, k)),
+        };
         PreparedBatch {
-            xt: self.dev.tensor_from_vec(xt, (d, n)),
-            onehot: self.dev.tensor_from_vec(onehot, (k, n)),
+            data,
             labels: y.to_vec(),
         }
     }
 
     /// Mean cross-entropy and accuracy of `theta` on `batch`, without a gradient.
     pub fn evaluate(&self, theta: &[f64], batch: &PreparedBatch) -> Eval {
-        self.run(theta, batch, None)
+        self.dispatch(theta, batch, None).0
     }
 
     /// Mean cross-entropy and accuracy; the gradient of the mean loss is written to `grad`.
     pub fn loss_grad(&self, theta: &[f64], batch: &PreparedBatch, grad: &mut [f64]) -> Eval {
-        self.run(theta, batch, Some(grad))
+        self.dispatch(theta, batch, Some(grad)).0
     }
 
     /// Per-example logits, row-major `(n, classes)`.
     pub fn logits(&self, theta: &[f64], batch: &PreparedBatch) -> Vec<f64> {
-        let params = self.params(theta);
-        let logits = self.forward(&params, batch);
+        let t = self.dispatch(theta, batch, None).1;
         let (k, n) = (self.spec.classes, batch.len());
-        let t = logits.as_vec();
         (0..n * k).map(|j| t[(j % k) * n + j / k]).collect()
     }
 
-    fn params(&self, theta: &[f64]) -> Vec<Mat<f64, dfdx::prelude::NoneTape>> {
+    fn dispatch(
+        &self,
+        theta: &[f64],
+        batch: &PreparedBatch,
+        grad: Option<&mut [f64]>,
+    ) -> (Eval, Vec<f64>) {
         assert_eq!(theta.len(), self.layout.len, "theta has the wrong length");
+        match (&self.backend, &batch.data) {
+            (Backend::Cpu(dev), BatchData::Cpu(b)) => self.run(dev, theta, b, &batch.labels, grad),
+            #[cfg(feature = "cuda")]
+            (Backend::Cuda(dev, _), BatchData::Cuda(b)) => {
+                self.run(dev, theta, b, &batch.labels, grad)
+            }
+            #[cfg(feature = "cuda")]
+            _ => panic!("a batch prepared for one device was used on another"),
+        }
+    }
+
+    fn params<D: Device<f64>>(&self, dev: &D, theta: &[f64]) -> Vec<Mat<D, NoneTape>> {
         // Biases are stored as (out, 1) matrices: broadcasting along the batch axis is then a
         // plain axis-1 broadcast on a 2-D tensor.
         self.layout
@@ -122,28 +214,25 @@ impl Network {
                     [r] => (*r, 1),
                     _ => unreachable!("MLP tensors are 1-D or 2-D"),
                 };
-                self.dev.tensor_from_vec(theta[t.range()].to_vec(), (r, c))
+                dev.tensor_from_vec(theta[t.range()].to_vec(), (r, c))
             })
             .collect()
     }
 
-    fn forward(
+    fn forward<D: Device<f64>>(
         &self,
-        params: &[Mat<f64, dfdx::prelude::NoneTape>],
-        batch: &PreparedBatch,
-    ) -> Mat<f64, OwnedTape<f64, Cpu>> {
-        let n = batch.len();
+        params: &[Mat<D, NoneTape>],
+        xt: &Mat<D, NoneTape>,
+        n: usize,
+    ) -> Mat<D, OwnedTape<f64, D>> {
         let act = self.spec.activation;
-        let linear = |i: usize, h: Mat<f64, OwnedTape<f64, Cpu>>| {
-            let w = params[2 * i].retaped::<OwnedTape<f64, Cpu>>();
-            let b = params[2 * i + 1].retaped::<OwnedTape<f64, Cpu>>();
-            let rows = w.shape().0;
-            let b = b
-                .reshape_like(&(rows,))
-                .broadcast_like::<_, Axis<1>>(&(rows, n));
-            w.matmul(h) + b
+        let bias = |i: usize| {
+            let b = params[i].retaped::<OwnedTape<f64, D>>();
+            let rows = b.shape().0;
+            b.reshape_like(&(rows,))
+                .broadcast_like::<_, Axis<1>>(&(rows, n))
         };
-        let activate = |z: Mat<f64, OwnedTape<f64, Cpu>>| match act {
+        let activate = |z: Mat<D, OwnedTape<f64, D>>| match act {
             Activation::Relu => z.relu(),
             // dfdx 0.13's exact (erf) GELU has a wrong derivative (a missing 1/sqrt(2) in the
             // second term), so the tanh form is used; tests/model.rs checks its gradient
@@ -151,15 +240,12 @@ impl Network {
             Activation::Tanh => z.tanh(),
         };
         // The stem: W is taped, the input is not, so no gradient is spent on the input.
-        let w0 = params[0].retaped::<OwnedTape<f64, Cpu>>();
-        let b0 = params[1].retaped::<OwnedTape<f64, Cpu>>();
-        let rows = w0.shape().0;
-        let b0 = b0
-            .reshape_like(&(rows,))
-            .broadcast_like::<_, Axis<1>>(&(rows, n));
-        let mut h = activate(w0.matmul(batch.xt.clone()) + b0);
+        let w0 = params[0].retaped::<OwnedTape<f64, D>>();
+        let mut h = activate(w0.matmul(xt.clone()) + bias(1));
         for blk in 0..self.spec.depth {
-            let f = activate(linear(1 + blk, h.with_empty_tape()));
+            let i = 1 + blk;
+            let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+            let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
             h = match self.variant {
                 Variant::Residual => f * self.spec.alpha + h,
                 Variant::Plain => {
@@ -170,18 +256,26 @@ impl Network {
                 }
             };
         }
+        let i = 1 + self.spec.depth;
+        let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
         // logits stay (classes, n): dfdx 0.13's log_softmax backward is wrong on a permuted
         // (non-contiguous) tensor, which tests/model.rs caught
-        linear(1 + self.spec.depth, h)
+        w.matmul(h) + bias(2 * i + 1)
     }
 
-    fn run(&self, theta: &[f64], batch: &PreparedBatch, grad: Option<&mut [f64]>) -> Eval {
-        let params = self.params(theta);
-        let logits = self.forward(&params, batch);
+    fn run<D: Device<f64>>(
+        &self,
+        dev: &D,
+        theta: &[f64],
+        batch: &OnDevice<D>,
+        labels: &[usize],
+        grad: Option<&mut [f64]>,
+    ) -> (Eval, Vec<f64>) {
+        let params = self.params(dev, theta);
+        let n = labels.len();
+        let logits = self.forward(&params, &batch.xt, n);
         let values = logits.as_vec();
-        let n = batch.len();
-        let correct = batch
-            .labels
+        let correct = labels
             .iter()
             .enumerate()
             .filter(|(i, &c)| argmax_strided(&values, *i, n) == c)
@@ -189,22 +283,22 @@ impl Network {
         // mean over examples of -log softmax(z)[label]; classes run along axis 0
         let loss = (logits.log_softmax::<Axis<0>>() * batch.onehot.clone()).sum::<(), _>()
             * (-1.0 / n as f64);
-        let loss_value = loss.array();
+        let loss_value = loss.as_vec()[0];
         if let Some(grad) = grad {
-            let grads: Gradients<f64, Cpu> = loss.backward();
+            let grads: Gradients<f64, D> = loss.backward();
             for (t, p) in self.layout.tensors.iter().zip(&params) {
-                let g = grads.get(p).as_vec();
-                grad[t.range()].copy_from_slice(&g);
+                grad[t.range()].copy_from_slice(&grads.get(p).as_vec());
             }
         }
-        Eval {
+        let eval = Eval {
             loss: loss_value,
-            accuracy: if batch.is_empty() {
+            accuracy: if n == 0 {
                 0.0
             } else {
-                correct as f64 / batch.len() as f64
+                correct as f64 / n as f64
             },
-        }
+        };
+        (eval, values)
     }
 }
 

@@ -9,7 +9,7 @@ mod dfdx_backend;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-pub use dfdx_backend::{Network, PreparedBatch};
+pub use dfdx_backend::{Backend, Network, PreparedBatch};
 
 /// The two members of a model pair: same layers, same initial `theta`, differing only in the skip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
