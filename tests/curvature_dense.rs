@@ -310,7 +310,7 @@ fn cancelling_stops_the_dense_hessian() {
         k: 2,
     };
     let cancel = AtomicBool::new(true);
-    let r = dense_hessian(&m, &vec![0.0; 12], 1e-5, &cancel, &|_| {});
+    let r = dense_hessian(&m, &[0.0; 12], 1e-5, &cancel, &|_| {});
     assert!(matches!(
         r,
         Err(resprune::curvature::CurvatureError::Cancelled)
