@@ -15,3 +15,4 @@ pub mod rng;
 pub mod stats;
 pub mod tomlpos;
 pub mod train;
+pub mod tui;

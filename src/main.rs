@@ -10,6 +10,22 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Notebook theme: dark, light, high-contrast, monochrome, or a user theme
+    /// [default: dark; monochrome when NO_COLOR is set].
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
+    /// Draw the notebook with ASCII characters only (no box drawing, blocks or braille).
+    #[arg(long, global = true)]
+    ascii: bool,
+    /// Experiments folder the notebook lists and saves runs into
+    /// [default: ./experiments if it exists, else the user data dir].
+    #[arg(
+        long = "dir",
+        id = "experiments_dir",
+        global = true,
+        value_name = "DIR"
+    )]
+    experiments_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -74,13 +90,11 @@ fn main() -> ExitCode {
             resprune::cli::new(&name, out.as_deref(), force).map(|_| ())
         }
         Some(Command::List { dir }) => resprune::cli::list(dir.as_deref()),
-        None => {
-            eprintln!(
-                "the notebook (TUI) is not in this build yet; use `resprune-tui run CONFIG`, \
-                 `show RECORD`, `list` or `new NAME` (see --help)"
-            );
-            return ExitCode::from(2);
-        }
+        None => resprune::tui::run(resprune::tui::Options {
+            dir: resprune::record::default_dir(cli.experiments_dir.as_deref()),
+            theme: cli.theme,
+            ascii: cli.ascii,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

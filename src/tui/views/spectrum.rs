@@ -1,0 +1,368 @@
+//! Eigenvalue histograms of both models on one shared axis, with the spectrum statistics.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::bar;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::Frame;
+
+use crate::curvature::{Histogram, Spectrum, SpectrumStats};
+use crate::model::Variant;
+use crate::tui::app::App;
+use crate::tui::shown::Shown;
+use crate::tui::theme::Theme;
+
+use super::fmt;
+
+/// Sparkline bars in `--ascii` mode.
+pub const ASCII_BARS: bar::Set = bar::Set {
+    full: "#",
+    seven_eighths: "#",
+    three_quarters: "=",
+    five_eighths: "=",
+    half: "-",
+    three_eighths: "-",
+    one_quarter: "_",
+    one_eighth: ".",
+    empty: " ",
+};
+
+/// Counts of `values` in `bins` equal bins over `[lo, hi]` (presentation only).
+pub fn rebin(values: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<u64> {
+    let bins = bins.max(1);
+    let mut out = vec![0u64; bins];
+    let width = (hi - lo) / bins as f64;
+    for &v in values {
+        let b = if width > 0.0 {
+            (((v - lo) / width) as usize).min(bins - 1)
+        } else {
+            0
+        };
+        out[b] += 1;
+    }
+    out
+}
+
+/// Counts of a stored histogram moved onto `bins` bins over `[lo, hi]`, each source bin's
+/// count going to the bin holding its centre (presentation only).
+pub fn rebin_histogram(h: &Histogram, lo: f64, hi: f64, bins: usize) -> Vec<u64> {
+    let bins = bins.max(1);
+    let mut out = vec![0u64; bins];
+    let n = h.counts.len().max(1) as f64;
+    let step = (h.hi - h.lo) / n;
+    let width = (hi - lo) / bins as f64;
+    for (i, &c) in h.counts.iter().enumerate() {
+        let centre = h.lo + (i as f64 + 0.5) * step;
+        let b = if width > 0.0 {
+            ((centre - lo) / width).max(0.0) as usize
+        } else {
+            0
+        };
+        out[b.min(bins - 1)] += c;
+    }
+    out
+}
+
+/// Bar heights for counts: linear, or `ln(1 + c)` in thousandths for log counts.
+fn heights(counts: &[u64], log: bool) -> Vec<u64> {
+    if log {
+        counts
+            .iter()
+            .map(|&c| ((c as f64).ln_1p() * 1000.0) as u64)
+            .collect()
+    } else {
+        counts.to_vec()
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &Shown) {
+    let res = shown.spectrum(Variant::Residual);
+    let pl = shown.spectrum(Variant::Plain);
+    // stats beside the plots when wide, under them as one tall table when high, else as two
+    // halves side by side
+    let wide = area.width >= 90;
+    let tall = !wide && area.height >= 20;
+    let [plots, stats_area] = if wide {
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(30)]).areas(area)
+    } else if tall {
+        Layout::vertical([Constraint::Min(0), Constraint::Length(10)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(area)
+    };
+    let [head, r_area, p_area, axis] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(plots);
+    let mode = if app.log_counts {
+        "log counts"
+    } else {
+        "counts"
+    };
+    let source = if app.slq {
+        "SLQ density"
+    } else {
+        "dense eigenvalues"
+    };
+    let head_line = Line::from(vec![
+        Span::styled(format!("{source}, {mode}, shared axis"), theme.text()),
+        Span::styled("  (dense only)", theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(head_line), head);
+
+    let label_w = 6;
+    match (res, pl) {
+        (Some(r), Some(p)) => {
+            let lo = r.stats.min.min(p.stats.min);
+            let hi = r.stats.max.max(p.stats.max);
+            let bins = plots.width.saturating_sub(label_w) as usize;
+            let counts = |s: &Spectrum| {
+                if s.eigenvalues.is_empty() {
+                    rebin_histogram(&s.histogram, lo, hi, bins)
+                } else {
+                    rebin(&s.eigenvalues, lo, hi, bins)
+                }
+            };
+            let hr = heights(&counts(r), app.log_counts);
+            let hp = heights(&counts(p), app.log_counts);
+            let max = hr.iter().chain(&hp).copied().max().unwrap_or(1).max(1);
+            for (v, rect, h) in [
+                (Variant::Residual, r_area, hr),
+                (Variant::Plain, p_area, hp),
+            ] {
+                let [lab, spark] =
+                    Layout::horizontal([Constraint::Length(label_w), Constraint::Min(0)])
+                        .areas(rect);
+                let name = if v == Variant::Residual {
+                    "res"
+                } else {
+                    "plain"
+                };
+                frame.render_widget(Paragraph::new(Span::styled(name, theme.variant(v))), lab);
+                let mut s = Sparkline::default()
+                    .data(&h)
+                    .max(max)
+                    .style(theme.variant(v));
+                if app.ascii {
+                    s = s.bar_set(ASCII_BARS);
+                }
+                frame.render_widget(s, spark);
+            }
+            axis_line(frame, axis, theme, lo, hi, label_w, app.ascii);
+        }
+        _ => {
+            let msg = if shown.live().is_some() {
+                "histograms appear when the record is saved"
+            } else {
+                "no spectrum in this record"
+            };
+            frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), r_area);
+        }
+    }
+    stats_table(
+        frame,
+        stats_area,
+        theme,
+        shown.stats(Variant::Residual),
+        shown.stats(Variant::Plain),
+        wide || tall,
+    );
+}
+
+/// `min` under the first bin, `max` under the last, `0` where zero falls.
+fn axis_line(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    lo: f64,
+    hi: f64,
+    pad: u16,
+    ascii: bool,
+) {
+    let w = area.width.saturating_sub(pad) as usize;
+    let left = fmt::num(lo);
+    let right = fmt::num(hi);
+    let mut chars: Vec<char> = vec![' '; w];
+    if hi > lo && lo < 0.0 && hi > 0.0 {
+        let z = ((-lo) / (hi - lo) * w as f64) as usize;
+        if z < w {
+            chars[z] = if ascii { '^' } else { '↑' };
+            for (i, c) in "0".chars().enumerate() {
+                if z + 1 + i < w {
+                    chars[z + 1 + i] = c;
+                }
+            }
+        }
+    }
+    for (i, c) in left.chars().enumerate() {
+        if i < w {
+            chars[i] = c;
+        }
+    }
+    let rn = right.chars().count();
+    for (i, c) in right.chars().enumerate() {
+        if w >= rn {
+            chars[w - rn + i] = c;
+        }
+    }
+    let line = Line::from(vec![
+        Span::raw(" ".repeat(pad as usize)),
+        Span::styled(chars.into_iter().collect::<String>(), theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn stats_table(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    r: Option<&SpectrumStats>,
+    p: Option<&SpectrumStats>,
+    tall: bool,
+) {
+    let f = |s: Option<&SpectrumStats>, g: &dyn Fn(&SpectrumStats) -> String| {
+        s.map(g).unwrap_or_else(super::dash)
+    };
+    let items: Vec<(&str, String, String)> = vec![
+        (
+            "min",
+            f(r, &|s| fmt::num(s.min)),
+            f(p, &|s| fmt::num(s.min)),
+        ),
+        (
+            "max",
+            f(r, &|s| fmt::num(s.max)),
+            f(p, &|s| fmt::num(s.max)),
+        ),
+        (
+            "mean",
+            f(r, &|s| fmt::num(s.mean)),
+            f(p, &|s| fmt::num(s.mean)),
+        ),
+        (
+            "Var",
+            f(r, &|s| fmt::num(s.variance)),
+            f(p, &|s| fmt::num(s.variance)),
+        ),
+        (
+            "trace",
+            f(r, &|s| fmt::num(s.trace)),
+            f(p, &|s| fmt::num(s.trace)),
+        ),
+        (
+            "negative",
+            f(r, &|s| s.negatives.to_string()),
+            f(p, &|s| s.negatives.to_string()),
+        ),
+        (
+            "near 0",
+            f(r, &|s| s.near_zero.to_string()),
+            f(p, &|s| s.near_zero.to_string()),
+        ),
+        (
+            "cond",
+            f(r, &|s| fmt::num(s.condition)),
+            f(p, &|s| fmt::num(s.condition)),
+        ),
+    ];
+    let cell = |(name, a, b): &(&str, String, String)| {
+        vec![
+            Cell::from(name.to_string()),
+            Cell::from(Span::styled(a.clone(), theme.residual())),
+            Cell::from(Span::styled(b.clone(), theme.plain())),
+        ]
+    };
+    let head = vec![
+        Cell::from(""),
+        Cell::from(Span::styled("res", theme.residual())),
+        Cell::from(Span::styled("plain", theme.plain())),
+    ];
+    let (rows, header, widths): (Vec<Row>, Row, Vec<Constraint>) = if tall {
+        (
+            items.iter().map(|i| Row::new(cell(i))).collect(),
+            Row::new(head),
+            vec![
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(8),
+            ],
+        )
+    } else {
+        // two halves side by side to fit five lines
+        let half = items.len() / 2;
+        let rows = (0..half)
+            .map(|i| {
+                let mut c = cell(&items[i]);
+                c.push(Cell::from("|"));
+                c.extend(cell(&items[i + half]));
+                Row::new(c)
+            })
+            .collect();
+        let mut h = head.clone();
+        h.push(Cell::from("|"));
+        h.extend(head);
+        let w = [
+            Constraint::Length(9),
+            Constraint::Length(8),
+            Constraint::Length(8),
+        ];
+        let mut widths = w.to_vec();
+        widths.push(Constraint::Length(1));
+        widths.extend(w);
+        (rows, Row::new(h), widths)
+    };
+    let table = Table::new(rows, widths).header(header.style(theme.title()));
+    frame.render_widget(table, area);
+}
+
+pub fn summary<'a>(theme: &Theme, shown: &Shown<'a>) -> Line<'a> {
+    let r = shown.stats(Variant::Residual);
+    let p = shown.stats(Variant::Plain);
+    let f = |s: Option<&SpectrumStats>, g: fn(&SpectrumStats) -> String| {
+        s.map(g).unwrap_or_else(super::dash)
+    };
+    let mut spans = super::pair(
+        theme,
+        "Var",
+        f(r, |s| fmt::num(s.variance)),
+        f(p, |s| fmt::num(s.variance)),
+    );
+    spans.push(Span::raw("  "));
+    spans.extend(super::pair(
+        theme,
+        "max",
+        f(r, |s| fmt::num(s.max)),
+        f(p, |s| fmt::num(s.max)),
+    ));
+    spans.push(Span::raw("  "));
+    spans.extend(super::pair(
+        theme,
+        "neg",
+        f(r, |s| s.negatives.to_string()),
+        f(p, |s| s.negatives.to_string()),
+    ));
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebin_shares_the_axis_and_keeps_every_value() {
+        let a = [-1.0, 0.0, 0.1, 2.0];
+        let c = rebin(&a, -1.0, 3.0, 4);
+        assert_eq!(c, vec![1, 2, 0, 1]);
+        assert_eq!(c.iter().sum::<u64>(), 4);
+        assert_eq!(rebin(&[1.0, 1.0], 1.0, 1.0, 3), vec![2, 0, 0]);
+        let h = Histogram {
+            lo: 0.0,
+            hi: 2.0,
+            counts: vec![3, 0, 0, 5],
+        };
+        // centres 0.25 and 1.75 on [-2, 2] in 4 bins
+        assert_eq!(rebin_histogram(&h, -2.0, 2.0, 4), vec![0, 0, 3, 5]);
+    }
+}

@@ -1,0 +1,348 @@
+//! The notebook's state machine, driven by keys as a user would: key -> action -> state.
+//! Pure: no terminal, no threads.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use resprune::experiment::RunEvent;
+use resprune::model::Variant;
+use resprune::tui::app::{ListRow, Pane, Popup, Screen};
+use resprune::tui::live::RunState;
+use resprune::tui::msg::{Cmd, ListEntry, Msg, RunSource};
+use resprune::tui::{App, Setup};
+
+const FIXTURE: &str = "tests/fixtures/article-record.toml";
+
+fn app() -> App {
+    let mut app = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
+    let record = resprune::record::load(FIXTURE.as_ref()).expect("fixture record loads");
+    app.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: PathBuf::from(FIXTURE),
+            record: Ok(Box::new(record)),
+        }],
+        configs: vec![PathBuf::from("experiments/article.toml")],
+        open: None,
+    });
+    app
+}
+
+fn press(app: &mut App, code: KeyCode) -> Option<Cmd> {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Option<Cmd> {
+    press(app, KeyCode::Char(c))
+}
+
+fn opened() -> App {
+    let mut a = app();
+    assert_eq!(press(&mut a, KeyCode::Enter), None);
+    a
+}
+
+fn status(app: &App) -> String {
+    app.status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn q_and_ctrl_c_quit_from_anywhere() {
+    let mut a = app();
+    assert_eq!(ch(&mut a, 'q'), Some(Cmd::Quit));
+    let mut a = opened();
+    ch(&mut a, '?');
+    assert_eq!(ch(&mut a, 'q'), Some(Cmd::Quit));
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(a.update(Msg::Key(ctrl_c)), Some(Cmd::Quit));
+    // in the filter, q is text and Ctrl-C still quits
+    let mut a = app();
+    ch(&mut a, '/');
+    assert_eq!(ch(&mut a, 'q'), None);
+    assert_eq!(a.list.filter, "q");
+    assert_eq!(a.update(Msg::Key(ctrl_c)), Some(Cmd::Quit));
+}
+
+#[test]
+fn enter_opens_the_record_at_the_middle_ratio() {
+    let mut a = app();
+    assert_eq!(a.screen, Screen::List);
+    assert_eq!(a.list_rows(), vec![ListRow::Entry(0)]);
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen, Screen::Experiment);
+    let shown = a.shown().expect("a record is shown");
+    assert_eq!(shown.name(), "article");
+    assert_eq!(shown.ratio_count(), 5);
+    assert_eq!(a.ratio, 2);
+    assert_eq!(shown.ratio(a.ratio), Some(0.3));
+}
+
+#[test]
+fn ratio_steps_with_every_binding_and_clamps_at_the_ends() {
+    let mut a = opened();
+    press(&mut a, KeyCode::Right);
+    assert_eq!(a.ratio, 3);
+    ch(&mut a, 'l');
+    assert_eq!(a.ratio, 4);
+    ch(&mut a, ']');
+    press(&mut a, KeyCode::Right);
+    assert_eq!(a.ratio, 4, "clamps at the last ratio");
+    press(&mut a, KeyCode::Left);
+    assert_eq!(a.ratio, 3);
+    ch(&mut a, 'h');
+    ch(&mut a, '[');
+    assert_eq!(a.ratio, 1);
+    for _ in 0..10 {
+        press(&mut a, KeyCode::Left);
+    }
+    assert_eq!(a.ratio, 0, "clamps at the first ratio");
+}
+
+#[test]
+fn tab_cycles_panes_both_ways_and_up_down_step_ratio_in_the_table() {
+    let mut a = opened();
+    assert_eq!(a.focus, Pane::Model);
+    let mut seen = vec![];
+    for _ in 0..4 {
+        press(&mut a, KeyCode::Tab);
+        seen.push(a.focus);
+    }
+    assert_eq!(
+        seen,
+        [Pane::Training, Pane::Spectrum, Pane::Pruning, Pane::Model]
+    );
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(a.focus, Pane::Pruning);
+    assert_eq!(a.ratio, 2);
+    press(&mut a, KeyCode::Down);
+    assert_eq!(a.ratio, 3);
+    ch(&mut a, 'k');
+    ch(&mut a, 'k');
+    assert_eq!(a.ratio, 1);
+}
+
+#[test]
+fn enter_zooms_and_esc_backs_out_one_level_at_a_time() {
+    let mut a = opened();
+    press(&mut a, KeyCode::Enter);
+    assert!(a.zoomed);
+    press(&mut a, KeyCode::Tab);
+    assert!(a.zoomed, "zoom follows the focus");
+    assert_eq!(a.focus, Pane::Training);
+    press(&mut a, KeyCode::Esc);
+    assert!(!a.zoomed);
+    assert_eq!(a.screen, Screen::Experiment);
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::List);
+}
+
+#[test]
+fn help_opens_scrolls_and_closes_with_esc_or_question_mark() {
+    let mut a = opened();
+    ch(&mut a, '?');
+    assert_eq!(a.popup, Some(Popup::Help { scroll: 0 }));
+    press(&mut a, KeyCode::Down);
+    press(&mut a, KeyCode::Down);
+    assert_eq!(a.popup, Some(Popup::Help { scroll: 2 }));
+    // keys under the popup do nothing while it is open
+    press(&mut a, KeyCode::Right);
+    assert_eq!(a.ratio, 2);
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.popup, None);
+    assert_eq!(a.screen, Screen::Experiment, "Esc only closed the popup");
+    ch(&mut a, '?');
+    ch(&mut a, '?');
+    assert_eq!(a.popup, None);
+}
+
+#[test]
+fn rerun_starts_a_run_and_cancel_asks_first() {
+    let mut a = opened();
+    ch(&mut a, 'c');
+    assert_eq!(status(&a), "no run in progress");
+    assert_eq!(a.popup, None);
+
+    let cmd = ch(&mut a, 'r');
+    let Some(Cmd::StartRun { id, source }) = cmd else {
+        panic!("r starts a run, got {cmd:?}");
+    };
+    assert!(matches!(&source, RunSource::Config(c) if c.name == "article"));
+    assert!(a.viewing_live && a.is_running());
+    assert_eq!(ch(&mut a, 'r'), None, "one run at a time");
+    assert!(status(&a).contains("already going"));
+
+    ch(&mut a, 'c');
+    assert_eq!(a.popup, Some(Popup::ConfirmCancel));
+    assert_eq!(ch(&mut a, 'n'), None);
+    assert_eq!(a.popup, None);
+    assert!(a.is_running());
+    ch(&mut a, 'c');
+    assert_eq!(ch(&mut a, 'y'), Some(Cmd::Cancel));
+    assert_eq!(a.live.as_ref().unwrap().state, RunState::Cancelling);
+    assert_eq!(a.live.as_ref().unwrap().id, id);
+}
+
+#[test]
+fn worker_events_build_the_live_run_and_stale_runs_are_ignored() {
+    let mut a = opened();
+    let Some(Cmd::StartRun { id, .. }) = ch(&mut a, 'r') else {
+        panic!("no run started")
+    };
+    let started = RunEvent::Started {
+        name: "article".into(),
+        params: 682,
+        epochs: 10,
+        ratios: 5,
+    };
+    a.update(Msg::Worker(id, started));
+    let stats = a.opened.as_ref().unwrap().record.residual.history[3];
+    a.update(Msg::Worker(
+        id,
+        RunEvent::Epoch {
+            variant: Variant::Residual,
+            stats,
+            epochs: 10,
+        },
+    ));
+    // an older run's event changes nothing
+    a.update(Msg::Worker(
+        id + 100,
+        RunEvent::Epoch {
+            variant: Variant::Plain,
+            stats,
+            epochs: 10,
+        },
+    ));
+    let live = a.live.as_ref().unwrap();
+    assert_eq!((live.params, live.epochs, live.ratios), (682, 10, 5));
+    assert_eq!(live.residual.history, vec![stats]);
+    assert!(live.plain.history.is_empty());
+    let shown = a.shown().unwrap();
+    assert!(shown.live().is_some());
+    assert_eq!(shown.ratio_count(), 5);
+
+    let saved = PathBuf::from("tests/fixtures/article-new.toml");
+    let cmd = a.update(Msg::Worker(id, RunEvent::Finished(saved.clone())));
+    assert_eq!(cmd, Some(Cmd::ReloadList { open: Some(saved) }));
+    assert!(!a.is_running());
+}
+
+#[test]
+fn a_failed_run_says_why() {
+    let mut a = app();
+    let Some(Cmd::StartRun { id, .. }) = ch(&mut a, 'r') else {
+        panic!("r on the list reruns the selected record")
+    };
+    a.update(Msg::Worker(
+        id,
+        RunEvent::Failed("data: no such file".into()),
+    ));
+    assert_eq!(status(&a), "run failed: data: no such file");
+    assert!(!a.is_running());
+}
+
+#[test]
+fn mark_then_diff_opens_the_placeholder() {
+    let mut a = app();
+    ch(&mut a, 'd');
+    assert!(status(&a).contains("mark a record"));
+    ch(&mut a, 'm');
+    assert_eq!(a.marked, Some(PathBuf::from(FIXTURE)));
+    ch(&mut a, 'd');
+    assert!(status(&a).contains("marked record"), "{}", status(&a));
+    // a second record to diff against
+    let mut entries = a.list.entries.clone();
+    let mut other = entries[0].clone();
+    other.path = PathBuf::from("tests/fixtures/other.toml");
+    entries.push(other);
+    a.update(Msg::Listed {
+        records: entries,
+        configs: vec![],
+        open: None,
+    });
+    press(&mut a, KeyCode::Down);
+    ch(&mut a, 'd');
+    assert!(matches!(a.screen, Screen::Diff { .. }));
+    assert_eq!(status(&a), "diff arrives with the records issue");
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::List);
+}
+
+#[test]
+fn t_cycles_themes_and_wraps() {
+    let mut a = app();
+    let names: Vec<String> = (0..5)
+        .map(|_| {
+            ch(&mut a, 't');
+            a.theme().name.clone()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["light", "high-contrast", "monochrome", "dark", "light"]
+    );
+    assert_eq!(status(&a), "theme: light");
+}
+
+#[test]
+fn filter_narrows_the_list_and_esc_clears_it() {
+    let mut a = app();
+    ch(&mut a, '/');
+    for c in "art".chars() {
+        ch(&mut a, c);
+    }
+    assert_eq!(a.list_rows().len(), 1);
+    ch(&mut a, 'x');
+    assert!(a.list_rows().is_empty());
+    press(&mut a, KeyCode::Backspace);
+    assert_eq!(a.list.filter, "art");
+    press(&mut a, KeyCode::Enter);
+    assert!(!a.list.filtering);
+    assert_eq!(a.list.filter, "art", "Enter keeps the filter");
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.list.filter, "");
+}
+
+#[test]
+fn new_run_prompt_offers_configs() {
+    let mut a = app();
+    ch(&mut a, 'n');
+    assert!(matches!(a.popup, Some(Popup::NewRun(_))));
+    ch(&mut a, 'z');
+    assert_eq!(press(&mut a, KeyCode::Esc), None);
+    assert_eq!(a.popup, None);
+    ch(&mut a, 'n');
+    ch(&mut a, 'a');
+    press(&mut a, KeyCode::Tab);
+    match &a.popup {
+        Some(Popup::NewRun(p)) => assert_eq!(p.input, "experiments/article.toml"),
+        other => panic!("prompt closed: {other:?}"),
+    }
+    let cmd = press(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&cmd, Some(Cmd::StartRun { source: RunSource::Path(p), .. })
+            if p == &PathBuf::from("experiments/article.toml")),
+        "{cmd:?}"
+    );
+    assert_eq!(a.popup, None);
+    assert_eq!(a.screen, Screen::Experiment);
+}
+
+#[test]
+fn unfinished_features_say_so() {
+    let mut a = opened();
+    ch(&mut a, 'R');
+    assert_eq!(status(&a), "replay is not available yet");
+    ch(&mut a, 's');
+    assert!(status(&a).contains("dense only"));
+    ch(&mut a, 'L');
+    assert!(a.log_counts);
+    // any key clears the message
+    press(&mut a, KeyCode::Tab);
+    assert_eq!(a.status, None);
+}
