@@ -97,6 +97,7 @@ fn hvp_large(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("hvp_466k");
     g.sample_size(10);
+    g.warm_up_time(std::time::Duration::from_millis(500));
     for variant in Variant::BOTH {
         let net = Network::new(&spec, variant);
         let batch = net.prepare(&x, &y);
@@ -112,6 +113,21 @@ fn hvp_large(c: &mut Criterion) {
         let mut grad = vec![0.0; theta.len()];
         g.bench_function(format!("{variant}/gradient"), |b| {
             b.iter(|| net.loss_grad(&theta, &batch, &mut grad))
+        });
+        // 100 Lanczos steps with full reorthogonalisation (tol 0: no early stop)
+        let opts = curvature::lanczos::LanczosOptions {
+            steps: 100,
+            top_k: 5,
+            bottom_k: 5,
+            tol: 0.0,
+            seed: 0,
+        };
+        let never = AtomicBool::new(false);
+        g.bench_function(format!("{variant}/lanczos_100_steps"), |b| {
+            b.iter(|| {
+                let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
+                curvature::lanczos::lanczos(&mut hvp, &opts, &never).unwrap()
+            })
         });
     }
     g.finish();
