@@ -49,9 +49,44 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Also write <record>.safetensors: trained weights, and pruned weights and masks at
+        /// each ratio (PyTorch state_dict names; see docs/record-format.md).
+        #[arg(long)]
+        save_weights: bool,
     },
-    /// Print the summary of a saved record.
-    Show { record: PathBuf },
+    /// Re-run a record's config and compare every stored number; exit 1 on a mismatch.
+    Replay {
+        record: PathBuf,
+        /// Largest relative error that still matches [default: 0, exact].
+        #[arg(long, value_name = "REL", default_value_t = 0.0)]
+        tolerance: f64,
+        /// Kernel threads [default: the stored run's].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress spinner.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Compare two records: config changes and results with old, new, Δ and Δ%.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Show every result row, not only the changed ones.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+        /// Significant digits of the numbers.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        precision: usize,
+    },
+    /// Print a saved record: summary table, or results as CSV or JSON.
+    Show {
+        record: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: resprune::cli::ShowFormat,
+    },
     /// Write a commented config template with every key and its default.
     New {
         name: String,
@@ -76,6 +111,7 @@ fn main() -> ExitCode {
             replicates,
             device,
             quiet,
+            save_weights,
         }) => resprune::cli::run(resprune::cli::RunArgs {
             config: &config,
             out: out.as_deref(),
@@ -83,9 +119,33 @@ fn main() -> ExitCode {
             replicates,
             device: device.as_deref(),
             quiet,
+            save_weights,
         })
         .map(|_| ()),
-        Some(Command::Show { record }) => resprune::cli::show(&record),
+        Some(Command::Replay {
+            record,
+            tolerance,
+            threads,
+            quiet,
+        }) => match resprune::cli::replay(&record, tolerance, threads, quiet) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Some(Command::Diff {
+            old,
+            new,
+            all,
+            json,
+            precision,
+        }) => resprune::cli::diff(resprune::cli::DiffArgs {
+            old: &old,
+            new: &new,
+            all,
+            json,
+            precision,
+        }),
+        Some(Command::Show { record, format }) => resprune::cli::show_as(&record, format),
         Some(Command::New { name, out, force }) => {
             resprune::cli::new(&name, out.as_deref(), force).map(|_| ())
         }

@@ -1,4 +1,4 @@
-//! The headless commands: run, show, new, list.
+//! The headless commands: run, replay, diff, show, new, list.
 
 pub mod summary;
 
@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{self, Config};
 use crate::experiment::{self, RunEvent, Stage};
-use crate::record::{self, Status};
+use crate::model::Variant;
+use crate::record::diff::{fmt_sig, RecordDiff};
+use crate::record::{self, checkpoint, Record, Status};
 
 /// Sets the kernel thread count once per process (0 = one per core).
 pub fn init_threads(threads: usize) {
@@ -42,6 +44,8 @@ pub struct RunArgs<'a> {
     /// `cpu`, `cuda`, `cuda:N`, `auto` (overrides the config's `device`).
     pub device: Option<&'a str>,
     pub quiet: bool,
+    /// Also write `<record>.safetensors` with the trained and pruned weights and the masks.
+    pub save_weights: bool,
 }
 
 /// `resprune-tui run CONFIG`: trains, measures, prunes, writes the record, prints the summary.
@@ -116,10 +120,22 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         }
         true
     };
-    let result = experiment::run(&cfg, &sink, &cancel);
+    let result = experiment::run_with_weights(&cfg, &sink, &cancel);
     bar.finish_and_clear();
-    let rec = result?;
-    let path = record::save(&rec, &dir)?;
+    let (mut rec, weights) = result?;
+    let path = record::free_path(&rec, &dir);
+    if args.save_weights {
+        match weights {
+            Some(w) => {
+                // the weights first: a record never names a file that is not there
+                let contents = checkpoint_contents(&rec, w)?;
+                let layout = checkpoint::layout_of(&rec);
+                rec.checkpoint = Some(checkpoint::write(&path, &layout, &contents)?);
+            }
+            None => eprintln!("note: the run did not complete; no weights saved"),
+        }
+    }
+    let path = record::save_as(&rec, &path)?;
     print!("{}", summary::render(&rec));
     match rec.status {
         Status::Complete => println!("record: {}", path.display()),
@@ -129,7 +145,327 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
             path.display()
         ),
     }
+    if let Some(cp) = &rec.checkpoint {
+        println!("weights: {}", path.with_file_name(&cp.file).display());
+    }
     Ok(path)
+}
+
+/// What `--save-weights` stores: each model's trained `theta` and, for every pruning row, its
+/// mask recomputed from that `theta` (checked against the row's count and threshold).
+pub fn checkpoint_contents(
+    rec: &Record,
+    weights: experiment::PairWeights,
+) -> Result<Vec<checkpoint::VariantWeights>> {
+    let layout = checkpoint::layout_of(rec);
+    let experiment::PairWeights { thetas, diagonals } = weights;
+    let mut out = Vec::new();
+    for (k, (v, theta)) in Variant::BOTH.into_iter().zip(thetas).enumerate() {
+        let diag = diagonals.get(k).and_then(|d| d.as_deref());
+        let mut pruned = Vec::new();
+        for row in &rec.variant(v).pruning {
+            let method: crate::config::PruneMethod =
+                serde_json::from_value(serde_json::Value::String(row.method.clone()))
+                    .with_context(|| format!("pruning method `{}`", row.method))?;
+            let mask = crate::prune::method_mask(
+                method,
+                &theta,
+                diag,
+                &layout,
+                &rec.config.prune,
+                row.ratio,
+            );
+            if mask.pruned != row.pruned || mask.threshold != row.threshold {
+                bail!(
+                    "internal: the {v} {} mask at ratio {} does not reproduce the record \
+                     ({} pruned, the row says {}); no weights saved",
+                    row.method,
+                    row.ratio,
+                    mask.pruned,
+                    row.pruned
+                );
+            }
+            pruned.push(checkpoint::PrunedWeights {
+                method: row.method.clone(),
+                ratio: row.ratio,
+                keep: mask.keep,
+            });
+        }
+        out.push(checkpoint::VariantWeights {
+            variant: v,
+            theta,
+            pruned,
+        });
+    }
+    Ok(out)
+}
+
+/// `resprune-tui replay RECORD`: re-runs the stored config, writes the new record beside the
+/// old one and prints every value that differs by more than `tolerance` (relative). Returns
+/// whether all matched.
+pub fn replay(path: &Path, tolerance: f64, threads: Option<usize>, quiet: bool) -> Result<bool> {
+    if tolerance.is_nan() || tolerance < 0.0 {
+        bail!("--tolerance is {tolerance}; it must be a relative error >= 0 (0 = exact)");
+    }
+    let stored = record::load(path)?;
+    // records are reproducible per thread count: use the stored run's
+    let stored_threads = if stored.config.threads > 0 {
+        stored.config.threads
+    } else {
+        stored.machine.threads
+    };
+    init_threads(threads.unwrap_or(stored_threads));
+    let dir = record::replay::folder_of(path);
+    record::check_writable(dir).with_context(|| {
+        format!(
+            "the replay is written beside {}; that folder must be writable",
+            path.display()
+        )
+    })?;
+    let now = rayon::current_num_threads();
+    if now != stored.machine.threads {
+        eprintln!(
+            "note: the record ran on {} threads, this replay on {now}; results may differ in \
+             the last digits",
+            stored.machine.threads
+        );
+    }
+    let cancel = cancel_on_signals();
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let sink = |ev: RunEvent| {
+        if let RunEvent::StageStarted { variant, stage } = ev {
+            bar.set_message(format!("replaying: {variant} {}", stage.name()));
+        }
+        true
+    };
+    let result = record::replay::replay(path, tolerance, &sink, &cancel);
+    bar.finish_and_clear();
+    let r = result?;
+    let c = &r.comparison;
+    println!("replay of {}: {}", path.display(), r.new_path.display());
+    if r.new.status != Status::Complete {
+        println!(
+            "the replay stopped early ({}); values it did not reach count as mismatches",
+            summary::status_word(r.new.status)
+        );
+    }
+    if c.mismatches.is_empty() {
+        println!(
+            "all {} values match ({} numbers, {})",
+            c.compared,
+            c.numbers,
+            if tolerance == 0.0 {
+                "exactly".to_string()
+            } else {
+                format!("within relative error {tolerance}")
+            }
+        );
+        return Ok(true);
+    }
+    println!(
+        "{} of {} values differ{}:",
+        c.mismatches.len(),
+        c.compared,
+        if tolerance == 0.0 {
+            String::new()
+        } else {
+            format!(" by more than relative error {tolerance}")
+        }
+    );
+    let w = c
+        .mismatches
+        .iter()
+        .map(|m| m.path.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<w$}  {:>24}  {:>24}  {:>10}",
+        "path", "stored", "new", "rel error"
+    );
+    for m in &c.mismatches {
+        println!(
+            "{:<w$}  {:>24}  {:>24}  {:>10}",
+            m.path,
+            m.stored.as_deref().unwrap_or("(absent)"),
+            m.new.as_deref().unwrap_or("(absent)"),
+            m.rel_error
+                .map(|e| format!("{e:.3e}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(false)
+}
+
+/// Options of `resprune-tui diff`.
+pub struct DiffArgs<'a> {
+    pub old: &'a Path,
+    pub new: &'a Path,
+    /// Every result row, not only those that changed.
+    pub all: bool,
+    pub json: bool,
+    /// Significant digits in the table.
+    pub precision: usize,
+}
+
+/// `resprune-tui diff A B`: config changes and results side by side (changed rows only unless
+/// `all`), as a table or JSON.
+pub fn diff(args: DiffArgs<'_>) -> Result<()> {
+    let a = record::load(args.old)?;
+    let b = record::load(args.new)?;
+    let d = record::diff::diff(&a, &b);
+    if args.json {
+        let rows: Vec<_> = d.rows.iter().filter(|r| args.all || r.changed).collect();
+        let out = serde_json::json!({
+            "old": args.old.display().to_string(),
+            "new": args.new.display().to_string(),
+            "config": d.config,
+            "rows": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    print!(
+        "{}",
+        render_diff(&d, args.old, args.new, args.all, args.precision)
+    );
+    Ok(())
+}
+
+/// The text form of a [`RecordDiff`].
+pub fn render_diff(d: &RecordDiff, old: &Path, new: &Path, all: bool, precision: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "old: {}\nnew: {}", old.display(), new.display());
+    if d.config.is_empty() {
+        let _ = writeln!(s, "\nconfig: identical");
+    } else {
+        let table: Vec<[String; 3]> = d
+            .config
+            .iter()
+            .map(|c| {
+                [
+                    c.key.clone(),
+                    c.old.clone().unwrap_or_else(|| "-".into()),
+                    c.new.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        let _ = writeln!(s, "\nconfig ({} changed):", d.config.len());
+        write_table(&mut s, &["key", "old", "new"], &table, 1);
+    }
+    let rows: Vec<_> = d.rows.iter().filter(|r| all || r.changed).collect();
+    let changed = d.changed_rows().count();
+    if rows.is_empty() {
+        let _ = writeln!(s, "\nresults: identical ({} values)", d.rows.len());
+        return s;
+    }
+    let num = |x: Option<f64>| {
+        x.map(|v| fmt_sig(v, precision))
+            .unwrap_or_else(|| "-".into())
+    };
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.variant.to_string(),
+                match (&r.method, r.ratio) {
+                    (Some(m), Some(q)) => format!("pruning {m} {q}"),
+                    _ => r.section.name().to_string(),
+                },
+                r.metric.clone(),
+                num(r.old),
+                num(r.new),
+                num(r.delta),
+                r.delta_pct
+                    .map(|p| format!("{}%", fmt_sig(p, 3)))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nresults ({changed} of {} values changed{}):",
+        d.rows.len(),
+        if all { "" } else { "; --all shows every row" }
+    );
+    write_table(
+        &mut s,
+        &["model", "table", "metric", "old", "new", "Δ", "Δ%"],
+        &table,
+        3,
+    );
+    s
+}
+
+/// Aligned columns: the first `left` left-aligned, the rest right-aligned.
+fn write_table<const N: usize>(
+    s: &mut String,
+    head: &[&str; N],
+    rows: &[[String; N]],
+    left: usize,
+) {
+    use std::fmt::Write;
+    let mut w = [0usize; N];
+    for (i, h) in head.iter().enumerate() {
+        w[i] = h.chars().count();
+    }
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |s: &mut String, cells: Vec<&str>| {
+        let mut out = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = w[i] - c.chars().count();
+            out.push(' ');
+            if i < left {
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+            out.push(' ');
+        }
+        let _ = writeln!(s, "{}", out.trim_end());
+    };
+    line(s, head.to_vec());
+    for r in rows {
+        line(s, r.iter().map(String::as_str).collect());
+    }
+}
+
+/// How `show` prints a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// The readable summary.
+    #[default]
+    Table,
+    /// Pruning table with spectrum statistics, one row per model and ratio.
+    Csv,
+    /// Final epoch, spectrum statistics and pruning table per model.
+    Json,
+}
+
+/// `resprune-tui show RECORD --format table|csv|json`.
+pub fn show_as(path: &Path, format: ShowFormat) -> Result<()> {
+    let rec = record::load(path)?;
+    match format {
+        ShowFormat::Table => print!("{}", summary::render(&rec)),
+        ShowFormat::Csv => print!("{}", record::export::csv(&rec)?),
+        ShowFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&record::export::json(&rec))?
+        ),
+    }
+    Ok(())
 }
 
 /// `resprune-tui show RECORD`.

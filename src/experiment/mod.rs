@@ -203,11 +203,30 @@ struct PairOutcome {
     data: DataSummary,
     timings: Timings,
     interrupted: bool,
+    weights: Option<PairWeights>,
+}
+
+/// The trained weights of a completed pair, for checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairWeights {
+    /// Trained `theta` of `[residual, plain]`.
+    pub thetas: [Vec<f64>; 2],
+    /// The Hessian diagonal each pruning method used (`None` for magnitude only).
+    pub diagonals: Vec<Option<Vec<f64>>>,
 }
 
 /// Runs the whole experiment, once per seed. A cancelled run returns a record with
 /// `status = interrupted` holding every stage that finished.
 pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record, ExperimentError> {
+    run_with_weights(cfg, sink, cancel).map(|(record, _)| record)
+}
+
+/// [`run`], also returning the first seed's trained weights when that pair completed.
+pub fn run_with_weights(
+    cfg: &Config,
+    sink: &dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<(Record, Option<PairWeights>), ExperimentError> {
     cfg.validate()
         .map_err(|(k, m)| ExperimentError::Config(format!("`{k}` {m}")))?;
     let t_all = Instant::now();
@@ -250,6 +269,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
     timings.total_s = t_all.elapsed().as_secs_f64();
     let mut it = outcomes.into_iter();
     let (_, first) = it.next().expect("at least one seed ran");
+    let weights = first.weights;
     let replicates: Vec<Replicate> = it
         .map(|(seed, o)| Replicate {
             seed,
@@ -268,11 +288,13 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
         error: interrupted.then(|| "cancelled by the user".to_string()),
         started_at,
         finished_at: now_utc(),
+        replay_of: None,
         machine: Machine {
             device,
             ..Machine::current(rayon::current_num_threads())
         },
         timings,
+        checkpoint: None,
         config: cfg.clone(),
         data: first.data,
         model: model_summary(&spec),
@@ -286,7 +308,7 @@ pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record,
         record.summary = Some(summarise(&record));
         record.verdicts = verdicts(&record);
     }
-    Ok(record)
+    Ok((record, weights))
 }
 
 /// Trains, measures and prunes the pair for one seed.
@@ -314,6 +336,7 @@ fn run_pair(
         data: split.summary.clone(),
         timings: Timings::default(),
         interrupted: false,
+        weights: None,
     };
     fn slot(out: &mut PairOutcome, v: Variant) -> &mut VariantResult {
         match v {
@@ -514,6 +537,7 @@ fn run_pair(
     }
     timings.prune_s = t.elapsed().as_secs_f64();
     out.timings = timings;
+    out.weights = Some(PairWeights { thetas, diagonals });
     Ok((spec, out))
 }
 

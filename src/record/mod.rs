@@ -15,6 +15,11 @@ use crate::stats::{Claim, MeanSd};
 use crate::tomlpos;
 use crate::train::EpochStats;
 
+pub mod checkpoint;
+pub mod diff;
+pub mod export;
+pub mod replay;
+
 /// Bumped whenever a field changes meaning or a required field is added.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -126,8 +131,12 @@ pub struct Record {
     /// UTC, RFC 3339.
     pub started_at: String,
     pub finished_at: String,
+    /// File name of the record this one replays (written by `resprune-tui replay`, beside it).
+    pub replay_of: Option<String>,
     pub machine: Machine,
     pub timings: Timings,
+    /// The safetensors file of weights and masks beside the record (`run --save-weights`).
+    pub checkpoint: Option<Checkpoint>,
     pub config: Config,
     pub data: DataSummary,
     pub model: ModelSummary,
@@ -183,6 +192,16 @@ pub struct ReplicateSummary {
     pub seeds: Vec<u64>,
     pub residual: VariantSummary,
     pub plain: VariantSummary,
+}
+
+/// The weights file written beside a record, and its SHA-256 (checked on load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// File name, in the record's folder.
+    pub file: String,
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: String,
 }
 
 impl Record {
@@ -275,12 +294,30 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
         }
     }
     toml::from_str(src).map_err(|e| {
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        // a missing field is reported at its table: name the field under that table's path
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .map(str::to_string);
+        let table = if span.start == 0 && missing.is_some() {
+            // the whole document: a top-level field
+            None
+        } else {
+            tomlpos::path_at(src, span.start)
+        };
+        let key = match (table, missing) {
+            (Some(t), Some(f)) => format!("{t}.{f}"),
+            (None, Some(f)) => f,
+            (Some(t), None) => t,
+            (None, None) => "(top level)".into(),
+        };
         RecordError::Parse {
             path: path.into(),
-            line: tomlpos::line_col(src, offset).0,
-            key: tomlpos::path_at(src, offset).unwrap_or_else(|| "(top level)".into()),
-            message: e.message().trim().to_string(),
+            line: tomlpos::line_col(src, span.start).0,
+            key,
+            message,
         }
     })
 }
@@ -316,7 +353,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> 
 
 /// Saves the record in `dir` under [`Record::file_name`] (a `-N` suffix when taken).
 pub fn save(record: &Record, dir: &Path) -> Result<PathBuf, RecordError> {
-    let text = record.to_toml()?;
+    save_as(record, &free_path(record, dir))
+}
+
+/// Where [`save`] would put `record` in `dir` now: [`Record::file_name`], with a `-N` suffix
+/// when that file exists.
+pub fn free_path(record: &Record, dir: &Path) -> PathBuf {
     let base = record.file_name();
     let mut path = dir.join(&base);
     let mut k = 1;
@@ -324,6 +366,13 @@ pub fn save(record: &Record, dir: &Path) -> Result<PathBuf, RecordError> {
         path = dir.join(base.replace(".toml", &format!("-{k}.toml")));
         k += 1;
     }
+    path
+}
+
+/// Writes `record` to `path` atomically (replacing it).
+pub fn save_as(record: &Record, path: &Path) -> Result<PathBuf, RecordError> {
+    let path = path.to_path_buf();
+    let text = record.to_toml()?;
     write_atomic(&path, text.as_bytes()).map_err(|source| RecordError::Write {
         path: path.clone(),
         source,

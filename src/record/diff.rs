@@ -1,0 +1,471 @@
+//! Comparing records: every stored value by path (for `replay`), and the config plus the
+//! headline results of two records side by side (for `diff`, in the CLI and the TUI).
+//!
+//! Both work on the records serialised to [`toml::Value`], so a field added to the record is
+//! compared without touching this file.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use toml::Value;
+
+use super::{Record, VariantResult};
+use crate::model::Variant;
+
+/// A scalar of a record at its path, e.g. `residual.pruning[2].sensitivity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub path: String,
+    pub value: Value,
+}
+
+/// Anything serialisable as a TOML value (an empty table if it cannot be).
+pub fn to_value<T: Serialize + ?Sized>(x: &T) -> Value {
+    Value::try_from(x).unwrap_or(Value::Table(Default::default()))
+}
+
+/// Every scalar under `value` with its path written `a.b[2].c`; keys sorted within a table.
+pub fn leaves(value: &Value) -> Vec<Leaf> {
+    let mut out = Vec::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
+fn walk(value: &Value, path: String, out: &mut Vec<Leaf>) {
+    match value {
+        Value::Table(t) => {
+            for (k, v) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(v, p, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => out.push(Leaf {
+            path,
+            value: value.clone(),
+        }),
+    }
+}
+
+/// The value as a number, for integers and floats.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// The value as the record writes it, strings without quotes, floats in full.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Float(f) => format!("{f:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// `|a − b| / max(|a|, |b|)`: 0 when equal (NaN equals NaN, inf equals inf), infinite when
+/// one side is not finite and the other differs.
+pub fn rel_error(a: f64, b: f64) -> f64 {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        return 0.0;
+    }
+    let d = (a - b).abs();
+    if !d.is_finite() {
+        return f64::INFINITY;
+    }
+    d / a.abs().max(b.abs())
+}
+
+/// One value that differs between a stored record and its replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mismatch {
+    /// e.g. `residual.pruning[2].sensitivity`.
+    pub path: String,
+    /// `None` when only the new record has the path.
+    pub stored: Option<String>,
+    /// `None` when only the stored record has the path.
+    pub new: Option<String>,
+    /// For two numbers: [`rel_error`]; `None` otherwise.
+    pub rel_error: Option<f64>,
+}
+
+/// What [`compare`] found.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Comparison {
+    /// Values compared (present on both sides).
+    pub compared: usize,
+    /// Of those, numbers.
+    pub numbers: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Whether `path` is `prefix` or lies under it.
+pub fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Compares every scalar of `stored` with `new` by path, ignoring the paths under `skip`.
+/// Numbers match when their [`rel_error`] is at most `tolerance`; other values must be equal.
+/// A path on one side only is a mismatch, except paths only in `new` when `stored_only`.
+pub fn compare(
+    stored: &Value,
+    new: &Value,
+    skip: &[&str],
+    tolerance: f64,
+    stored_only: bool,
+) -> Comparison {
+    let keep = |l: &Leaf| !skip.iter().any(|s| under(&l.path, s));
+    let a: Vec<Leaf> = leaves(stored).into_iter().filter(keep).collect();
+    let b: Vec<Leaf> = leaves(new).into_iter().filter(keep).collect();
+    let b_index: HashMap<&str, &Value> = b.iter().map(|l| (l.path.as_str(), &l.value)).collect();
+    let mut out = Comparison::default();
+    for l in &a {
+        let Some(v) = b_index.get(l.path.as_str()) else {
+            out.mismatches.push(Mismatch {
+                path: l.path.clone(),
+                stored: Some(text(&l.value)),
+                new: None,
+                rel_error: None,
+            });
+            continue;
+        };
+        out.compared += 1;
+        let rel_error = match (number(&l.value), number(v)) {
+            (Some(x), Some(y)) => {
+                out.numbers += 1;
+                let e = rel_error(x, y);
+                // `!(e <= tol)` also catches a NaN tolerance
+                if e <= tolerance {
+                    continue;
+                }
+                Some(e)
+            }
+            _ if l.value == **v => continue,
+            _ => None,
+        };
+        out.mismatches.push(Mismatch {
+            path: l.path.clone(),
+            stored: Some(text(&l.value)),
+            new: Some(text(v)),
+            rel_error,
+        });
+    }
+    if !stored_only {
+        let a_paths: HashSet<&str> = a.iter().map(|l| l.path.as_str()).collect();
+        for l in b.iter().filter(|l| !a_paths.contains(l.path.as_str())) {
+            out.mismatches.push(Mismatch {
+                path: l.path.clone(),
+                stored: None,
+                new: Some(text(&l.value)),
+                rel_error: None,
+            });
+        }
+    }
+    out
+}
+
+/// One config key whose value differs (`None`: the key is absent on that side).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigChange {
+    /// Key path as in the config file, e.g. `train.lr`, `prune.ratios[2]`.
+    pub key: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// The last epoch of the training history.
+    Training,
+    /// Spectrum statistics.
+    Spectrum,
+    /// One row of the pruning table.
+    Pruning,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Training => "training",
+            Section::Spectrum => "spectrum",
+            Section::Pruning => "pruning",
+        }
+    }
+}
+
+/// One number of one model in both records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    pub variant: Variant,
+    pub section: Section,
+    /// The pruning method of a pruning row.
+    pub method: Option<String>,
+    /// The ratio of a pruning row.
+    pub ratio: Option<f64>,
+    /// e.g. `variance`, `sensitivity`, `finetuned.loss`.
+    pub metric: String,
+    pub old: Option<f64>,
+    pub new: Option<f64>,
+    /// `new − old`.
+    pub delta: Option<f64>,
+    /// `100 · (new − old) / |old|`; `None` when `old` is 0 or missing.
+    pub delta_pct: Option<f64>,
+    /// `old` and `new` differ (a value on one side only counts as a change).
+    pub changed: bool,
+}
+
+impl ResultRow {
+    /// `residual spectrum`, `plain pruning magnitude 0.3`, ...
+    pub fn label(&self) -> String {
+        let mut s = format!("{} {}", self.variant, self.section.name());
+        if let Some(m) = &self.method {
+            s.push(' ');
+            s.push_str(m);
+        }
+        if let Some(r) = self.ratio {
+            s.push_str(&format!(" {r}"));
+        }
+        s
+    }
+}
+
+/// Two records compared: config changes, then per model the final epoch, the spectrum
+/// statistics and the pruning table row by row (matched by method and ratio). Results are
+/// those of the first seed (`residual`, `plain`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordDiff {
+    pub config: Vec<ConfigChange>,
+    /// Every result, changed or not (see [`ResultRow::changed`]).
+    pub rows: Vec<ResultRow>,
+}
+
+impl RecordDiff {
+    pub fn changed_rows(&self) -> impl Iterator<Item = &ResultRow> {
+        self.rows.iter().filter(|r| r.changed)
+    }
+}
+
+/// `(path, number)` of the numeric leaves of `v`, skipping paths under `skip`.
+fn numbers(v: &Value, skip: &[&str]) -> Vec<(String, f64)> {
+    leaves(v)
+        .into_iter()
+        .filter(|l| !skip.iter().any(|s| under(&l.path, s)))
+        .filter_map(|l| number(&l.value).map(|x| (l.path, x)))
+        .collect()
+}
+
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn result_row(
+    variant: Variant,
+    section: Section,
+    key: Option<&(String, f64)>,
+    (metric, old, new): (String, Option<f64>, Option<f64>),
+) -> ResultRow {
+    let delta = match (old, new) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let delta_pct = match (old, delta) {
+        (Some(a), Some(d)) if a != 0.0 => Some(100.0 * d / a.abs()),
+        _ => None,
+    };
+    ResultRow {
+        variant,
+        section,
+        method: key.map(|k| k.0.clone()),
+        ratio: key.map(|k| k.1),
+        metric,
+        old,
+        new,
+        delta,
+        delta_pct,
+        changed: !same(old, new),
+    }
+}
+
+/// Pairs two metric lists by name, `old`'s order first.
+fn pair_metrics(
+    old: &[(String, f64)],
+    new: &[(String, f64)],
+) -> Vec<(String, Option<f64>, Option<f64>)> {
+    let find = |xs: &[(String, f64)], k: &str| xs.iter().find(|(m, _)| m == k).map(|(_, x)| *x);
+    let mut out: Vec<_> = old
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(*v), find(new, k)))
+        .collect();
+    for (k, v) in new {
+        if find(old, k).is_none() {
+            out.push((k.clone(), None, Some(*v)));
+        }
+    }
+    out
+}
+
+/// The last epoch's numbers.
+fn training_metrics(r: &VariantResult) -> Vec<(String, f64)> {
+    r.history
+        .last()
+        .map(|h| numbers(&to_value(h), &["epoch"]))
+        .unwrap_or_default()
+}
+
+/// Spectrum statistics, its scalar facts, Hutchinson's estimates and the stability check.
+fn spectrum_metrics(r: &VariantResult) -> Vec<(String, f64)> {
+    let Some(s) = &r.spectrum else {
+        return Vec::new();
+    };
+    let Value::Table(t) = to_value(s) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, f64)> = Vec::new();
+    if let Some(st) = t.get("stats") {
+        out.extend(numbers(st, &[]));
+    }
+    for (k, x) in &t {
+        if let Some(n) = number(x) {
+            out.push((k.clone(), n));
+        }
+    }
+    if let Some(h) = t.get("hutchinson") {
+        for k in ["trace", "trace_sq", "variance"] {
+            if let Some(n) = h.get(k).and_then(|e| e.get("value")).and_then(number) {
+                out.push((format!("hutchinson.{k}"), n));
+            }
+        }
+    }
+    if let Some(st) = t.get("stability") {
+        out.extend(
+            numbers(st, &[])
+                .into_iter()
+                .map(|(k, x)| (format!("stability.{k}"), x)),
+        );
+    }
+    out
+}
+
+/// Compares two records (see [`RecordDiff`]).
+pub fn diff(old: &Record, new: &Record) -> RecordDiff {
+    let ca = leaves(&to_value(&old.config));
+    let cb = leaves(&to_value(&new.config));
+    let mut config = Vec::new();
+    for l in &ca {
+        match cb.iter().find(|m| m.path == l.path) {
+            Some(m) if m.value == l.value => {}
+            other => config.push(ConfigChange {
+                key: l.path.clone(),
+                old: Some(text(&l.value)),
+                new: other.map(|m| text(&m.value)),
+            }),
+        }
+    }
+    for m in cb.iter().filter(|m| !ca.iter().any(|l| l.path == m.path)) {
+        config.push(ConfigChange {
+            key: m.path.clone(),
+            old: None,
+            new: Some(text(&m.value)),
+        });
+    }
+
+    let mut rows = Vec::new();
+    for v in Variant::BOTH {
+        let (a, b) = (old.variant(v), new.variant(v));
+        for m in pair_metrics(&training_metrics(a), &training_metrics(b)) {
+            rows.push(result_row(v, Section::Training, None, m));
+        }
+        for m in pair_metrics(&spectrum_metrics(a), &spectrum_metrics(b)) {
+            rows.push(result_row(v, Section::Spectrum, None, m));
+        }
+        let key = |p: &crate::prune::PruneRow| (p.method.clone(), p.ratio);
+        let mut keys: Vec<(String, f64)> = a.pruning.iter().map(key).collect();
+        for p in &b.pruning {
+            if !keys.contains(&key(p)) {
+                keys.push(key(p));
+            }
+        }
+        for k in &keys {
+            let table = |r: &VariantResult| {
+                r.pruning
+                    .iter()
+                    .find(|p| key(p) == *k)
+                    .map(|p| numbers(&to_value(p), &["ratio", "layers"]))
+                    .unwrap_or_default()
+            };
+            for m in pair_metrics(&table(a), &table(b)) {
+                rows.push(result_row(v, Section::Pruning, Some(k), m));
+            }
+        }
+    }
+    RecordDiff { config, rows }
+}
+
+/// `x` with `digits` significant digits, scientific when very small or large.
+pub fn fmt_sig(x: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x.fract() == 0.0 && x.abs() < 1e9 {
+        // counts and whole numbers as integers
+        return format!("{x:.0}");
+    }
+    let exp = x.abs().log10().floor() as i32;
+    if !(-4..=9).contains(&exp) {
+        return format!("{:.*e}", digits - 1, x);
+    }
+    let decimals = (digits as i32 - 1 - exp).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_errors() {
+        let a: Value = toml::from_str("x = 1\n[t]\nv = [1.0, 2.0]\ns = \"a\"\n").unwrap();
+        let b: Value = toml::from_str("x = 1\n[t]\nv = [1.0, 2.5]\ns = \"b\"\n").unwrap();
+        let c = compare(&a, &b, &[], 0.0, false);
+        assert_eq!(c.compared, 4);
+        assert_eq!(c.numbers, 3);
+        let paths: Vec<&str> = c.mismatches.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["t.s", "t.v[1]"]);
+        assert_eq!(c.mismatches[1].rel_error, Some(0.2));
+        assert!(compare(&a, &b, &["t"], 0.0, false).mismatches.is_empty());
+        assert!(
+            compare(&a, &b, &["t.s"], 0.2, false).mismatches.is_empty(),
+            "0.2 relative error is within 0.2"
+        );
+        let short: Value = toml::from_str("x = 1\n").unwrap();
+        assert_eq!(compare(&a, &short, &[], 0.0, false).mismatches.len(), 3);
+        assert!(compare(&short, &a, &[], 0.0, true).mismatches.is_empty());
+        assert!(!under("tx", "t") && under("t[0]", "t") && under("t.a", "t"));
+        assert_eq!(rel_error(f64::INFINITY, f64::INFINITY), 0.0);
+        assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
+        assert_eq!(fmt_sig(0.012345678, 3), "0.0123");
+        assert_eq!(fmt_sig(123456.0, 3), "123456");
+        assert_eq!(fmt_sig(1.5e-7, 2), "1.5e-7");
+        assert_eq!(fmt_sig(12.0, 5), "12");
+    }
+}

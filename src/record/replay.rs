@@ -1,0 +1,101 @@
+//! Replay: re-run a record's config and compare every stored value with the new run.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use super::diff::{self, Comparison};
+use super::{Record, RecordError, Status};
+use crate::experiment::{self, ExperimentError, Sink};
+
+/// Paths that legitimately differ between two runs of the same config: the clock, the
+/// machine, the tool version, links to other files.
+pub const NOT_COMPARED: &[&str] = &[
+    "started_at",
+    "finished_at",
+    "timings",
+    "replay_of",
+    "machine",
+    "tool_version",
+    "checkpoint",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("replaying {path}: {source}")]
+    Run {
+        path: PathBuf,
+        source: ExperimentError,
+    },
+}
+
+/// Compares a stored record with a new run of its config, value by value.
+///
+/// When the stored record is not complete (an interrupted run), only the values it holds are
+/// compared, and its `status` and `error` are not.
+pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
+    let partial = stored.status != Status::Complete;
+    let mut skip: Vec<&str> = NOT_COMPARED.to_vec();
+    if partial {
+        skip.extend(["status", "error"]);
+    }
+    diff::compare(
+        &diff::to_value(stored),
+        &diff::to_value(new),
+        &skip,
+        tolerance,
+        partial,
+    )
+}
+
+/// The result of [`replay`].
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub stored: Record,
+    pub new: Record,
+    /// Where the new record was written (beside the stored one).
+    pub new_path: PathBuf,
+    pub comparison: Comparison,
+}
+
+impl Replay {
+    pub fn matches(&self) -> bool {
+        self.comparison.mismatches.is_empty()
+    }
+}
+
+/// The folder a record lives in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Re-runs the config stored in `path` (same seed, same methods), writes the new record beside
+/// it with `replay_of` naming it, and compares the two with [`compare`].
+///
+/// The kernel thread count is the caller's to set (see `cli::init_threads`): records are
+/// reproducible per thread count, and the stored one is in `machine.threads`.
+pub fn replay(
+    path: &Path,
+    tolerance: f64,
+    sink: &dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<Replay, ReplayError> {
+    let stored = super::load(path)?;
+    let mut new =
+        experiment::run(&stored.config, sink, cancel).map_err(|source| ReplayError::Run {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    new.replay_of = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let new_path = super::save(&new, folder_of(path))?;
+    let comparison = compare(&stored, &new, tolerance);
+    Ok(Replay {
+        stored,
+        new,
+        new_path,
+        comparison,
+    })
+}
