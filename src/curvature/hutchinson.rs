@@ -195,18 +195,7 @@ pub fn diagonal<H: Hvp + ?Sized>(h: &mut H, samples: usize, seed: u64) -> Vec<f6
 mod tests {
     use super::*;
 
-    struct Diag(Vec<f64>);
-
-    impl Hvp for Diag {
-        fn dim(&self) -> usize {
-            self.0.len()
-        }
-        fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
-            for ((o, d), x) in out.iter_mut().zip(&self.0).zip(v) {
-                *o = d * x;
-            }
-        }
-    }
+    use crate::curvature::DiagHvp as Diag;
 
     #[test]
     fn diagonal_matrix_is_exact_from_the_minimum_samples() {

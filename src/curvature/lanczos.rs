@@ -317,18 +317,7 @@ pub fn lanczos<H: Hvp + ?Sized>(
 mod tests {
     use super::*;
 
-    struct Diag(Vec<f64>);
-
-    impl Hvp for Diag {
-        fn dim(&self) -> usize {
-            self.0.len()
-        }
-        fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
-            for ((o, d), x) in out.iter_mut().zip(&self.0).zip(v) {
-                *o = d * x;
-            }
-        }
-    }
+    use crate::curvature::DiagHvp as Diag;
 
     #[test]
     fn tridiagonal_eigen_of_a_2x2() {

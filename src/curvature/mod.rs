@@ -64,6 +64,22 @@ pub fn fd_step_for(theta: &[f64], v: &[f64], fd_step: f64) -> f64 {
     }
 }
 
+/// `H = diag(d)`: an exact oracle for the solvers' unit tests.
+#[cfg(test)]
+pub(crate) struct DiagHvp(pub Vec<f64>);
+
+#[cfg(test)]
+impl Hvp for DiagHvp {
+    fn dim(&self) -> usize {
+        self.0.len()
+    }
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        for ((o, d), x) in out.iter_mut().zip(&self.0).zip(v) {
+            *o = d * x;
+        }
+    }
+}
+
 /// `H v` at `theta` by central differences of the gradient.
 pub struct FdHvp<'a, L: LossGrad> {
     loss: &'a L,
