@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use resprune::experiment::RunEvent;
 use resprune::model::Variant;
-use resprune::tui::app::{ListRow, Pane, Popup, Screen};
+use resprune::tui::app::{DiffState, ListRow, Pane, Popup, Screen};
 use resprune::tui::live::RunState;
-use resprune::tui::msg::{Cmd, ListEntry, Msg, RunSource};
+use resprune::tui::msg::{Cmd, ListEntry, Msg, ReplayOutcome, RunSource};
 use resprune::tui::{App, Setup};
 
 const FIXTURE: &str = "tests/fixtures/article-record.toml";
@@ -246,31 +246,188 @@ fn a_failed_run_says_why() {
     assert!(!a.is_running());
 }
 
-#[test]
-fn mark_then_diff_opens_the_placeholder() {
+const OTHER: &str = "tests/fixtures/other.toml";
+
+/// The fixture and a copy of it with two config keys and one result changed.
+fn two_records() -> App {
     let mut a = app();
-    ch(&mut a, 'd');
-    assert!(status(&a).contains("mark a record"));
-    ch(&mut a, 'm');
-    assert_eq!(a.marked, Some(PathBuf::from(FIXTURE)));
-    ch(&mut a, 'd');
-    assert!(status(&a).contains("marked record"), "{}", status(&a));
-    // a second record to diff against
+    let mut other = resprune::record::load(FIXTURE.as_ref()).unwrap();
+    other.config.seed = 7;
+    other.config.train.lr = 0.002;
+    other.residual.pruning[0].sensitivity *= 2.0;
     let mut entries = a.list.entries.clone();
-    let mut other = entries[0].clone();
-    other.path = PathBuf::from("tests/fixtures/other.toml");
-    entries.push(other);
+    entries.push(ListEntry {
+        path: PathBuf::from(OTHER),
+        record: Ok(Box::new(other)),
+    });
     a.update(Msg::Listed {
         records: entries,
         configs: vec![],
         open: None,
     });
+    a
+}
+
+/// Performs a `Cmd::Diff` as the event loop does and feeds the answer back.
+fn perform_diff(a: &mut App, cmd: Option<Cmd>) {
+    match cmd {
+        Some(Cmd::Diff {
+            marked,
+            current,
+            old,
+            new,
+        }) => {
+            let msg = resprune::tui::diff_msg(marked, current, &old, &new);
+            assert_eq!(a.update(msg), None);
+        }
+        other => panic!("expected a diff command, got {other:?}"),
+    }
+}
+
+fn diff_state(a: &App) -> &DiffState {
+    match &a.screen {
+        Screen::Diff(d) => d,
+        other => panic!("not on the diff screen: {other:?}"),
+    }
+}
+
+#[test]
+fn mark_then_diff_needs_two_different_records() {
+    let mut a = app();
+    assert_eq!(ch(&mut a, 'd'), None);
+    assert!(status(&a).contains("mark a record"));
+    ch(&mut a, 'm');
+    assert_eq!(a.marked, Some(PathBuf::from(FIXTURE)));
+    assert_eq!(ch(&mut a, 'd'), None);
+    assert!(status(&a).contains("marked record"), "{}", status(&a));
+    assert_eq!(a.screen, Screen::List);
+}
+
+#[test]
+fn mark_and_diff_from_the_list_shows_config_changes_and_changed_rows() {
+    let mut a = two_records();
+    ch(&mut a, 'm');
     press(&mut a, KeyCode::Down);
-    ch(&mut a, 'd');
-    assert!(matches!(a.screen, Screen::Diff { .. }));
-    assert_eq!(status(&a), "diff arrives with the records issue");
+    let cmd = ch(&mut a, 'd');
+    assert_eq!(
+        a.screen,
+        Screen::List,
+        "the diff is computed outside the app"
+    );
+    perform_diff(&mut a, cmd);
+    let d = diff_state(&a);
+    assert_eq!(d.marked, PathBuf::from(FIXTURE));
+    assert_eq!(d.current, PathBuf::from(OTHER));
+    let keys: Vec<&str> = d.diff.config.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(d.diff.config.len(), 2, "{keys:?}");
+    assert!(
+        keys.contains(&"seed") && keys.contains(&"train.lr"),
+        "{keys:?}"
+    );
+    let lr = d.diff.config.iter().find(|c| c.key == "train.lr").unwrap();
+    assert_eq!(
+        (lr.old.as_deref(), lr.new.as_deref()),
+        (Some("0.001"), Some("0.002"))
+    );
+    // only the changed rows by default; the sensitivity row is one of them
+    assert!(!d.all);
+    let changed = d.rows().len();
+    assert!(changed >= 1 && changed < d.diff.rows.len());
+    assert!(d.rows().iter().all(|r| r.changed));
+    assert!(d
+        .rows()
+        .iter()
+        .any(|r| r.variant == Variant::Residual && r.metric == "sensitivity"));
+    assert!(status(&a).starts_with("2 config changes"), "{}", status(&a));
+    // a shows every row, again only the changed ones
+    ch(&mut a, 'a');
+    assert!(diff_state(&a).all);
+    assert_eq!(diff_state(&a).rows().len(), diff_state(&a).diff.rows.len());
+    press(&mut a, KeyCode::Down);
+    assert_eq!(diff_state(&a).scroll, 1);
+    ch(&mut a, 'a');
+    assert_eq!(diff_state(&a).rows().len(), changed);
+    assert_eq!(diff_state(&a).scroll, 0);
     press(&mut a, KeyCode::Esc);
     assert_eq!(a.screen, Screen::List);
+}
+
+#[test]
+fn diff_from_an_opened_record_goes_back_to_it() {
+    let mut a = two_records();
+    ch(&mut a, 'm');
+    press(&mut a, KeyCode::Down);
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen, Screen::Experiment);
+    let cmd = ch(&mut a, 'd');
+    perform_diff(&mut a, cmd);
+    assert_eq!(diff_state(&a).current, PathBuf::from(OTHER));
+    assert_eq!(diff_state(&a).diff.config.len(), 2);
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Experiment);
+}
+
+#[test]
+fn replay_runs_off_the_ui_thread_and_shows_the_outcome() {
+    let mut a = app();
+    assert_eq!(ch(&mut a, 'R'), None);
+    assert!(status(&a).contains("open a saved record"), "{}", status(&a));
+    press(&mut a, KeyCode::Enter);
+    let cmd = ch(&mut a, 'R');
+    assert_eq!(
+        cmd,
+        Some(Cmd::Replay {
+            path: PathBuf::from(FIXTURE)
+        })
+    );
+    assert_eq!(a.replaying, Some(PathBuf::from(FIXTURE)));
+    assert_eq!(ch(&mut a, 'R'), None, "one replay at a time");
+    assert!(status(&a).contains("already replaying"));
+    let outcome = ReplayOutcome {
+        new_path: PathBuf::from("tests/fixtures/new.toml"),
+        compared: 120,
+        numbers: 100,
+        complete: true,
+        mismatches: vec![],
+    };
+    let cmd = a.update(Msg::Replayed {
+        path: PathBuf::from(FIXTURE),
+        outcome: Ok(outcome),
+    });
+    assert_eq!(cmd, Some(Cmd::ReloadList { open: None }));
+    assert_eq!(a.replaying, None);
+    assert_eq!(status(&a), "replay: all 120 values match");
+    assert!(matches!(a.popup, Some(Popup::Replay { .. })));
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.popup, None);
+    assert_eq!(a.screen, Screen::Experiment);
+    // a mismatch and a failure
+    ch(&mut a, 'R');
+    let mismatch = resprune::record::diff::Mismatch {
+        path: "residual.pruning[0].sensitivity".into(),
+        stored: Some("1".into()),
+        new: Some("2".into()),
+        rel_error: Some(0.5),
+    };
+    a.update(Msg::Replayed {
+        path: PathBuf::from(FIXTURE),
+        outcome: Ok(ReplayOutcome {
+            new_path: PathBuf::from("tests/fixtures/new.toml"),
+            compared: 120,
+            numbers: 100,
+            complete: true,
+            mismatches: vec![mismatch],
+        }),
+    });
+    assert_eq!(status(&a), "replay: 1 of 120 values differ");
+    press(&mut a, KeyCode::Esc);
+    ch(&mut a, 'R');
+    let cmd = a.update(Msg::Replayed {
+        path: PathBuf::from(FIXTURE),
+        outcome: Err("no such file".into()),
+    });
+    assert_eq!(cmd, None);
+    assert_eq!(status(&a), "replay failed: no such file");
 }
 
 #[test]
@@ -336,8 +493,6 @@ fn new_run_prompt_offers_configs() {
 #[test]
 fn unfinished_features_say_so() {
     let mut a = opened();
-    ch(&mut a, 'R');
-    assert_eq!(status(&a), "replay is not available yet");
     ch(&mut a, 's');
     assert!(status(&a).contains("dense only"));
     ch(&mut a, 'L');

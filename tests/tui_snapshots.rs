@@ -300,3 +300,83 @@ fn footer_is_generated_from_the_key_map() {
     );
     assert!(!footer.contains("? help"), "{footer}");
 }
+
+/// The fixture marked, and a copy with two config keys and one result changed, diffed.
+fn diffed() -> App {
+    let mut a = app();
+    let mut other = fixture();
+    other.config.seed = 7;
+    other.config.train.lr = 0.002;
+    other.residual.pruning[0].sensitivity *= 2.0;
+    let mut entries = a.list.entries.clone();
+    entries.push(ListEntry {
+        path: PathBuf::from("tests/fixtures/other.toml"),
+        record: Ok(Box::new(other)),
+    });
+    a.update(Msg::Listed {
+        records: entries,
+        configs: vec![],
+        open: None,
+    });
+    press(&mut a, KeyCode::Char('m'));
+    press(&mut a, KeyCode::Down);
+    let cmd = a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('d'),
+        KeyModifiers::NONE,
+    )));
+    let Some(resprune::tui::Cmd::Diff {
+        marked,
+        current,
+        old,
+        new,
+    }) = cmd
+    else {
+        panic!("expected a diff command, got {cmd:?}");
+    };
+    a.update(resprune::tui::diff_msg(marked, current, &old, &new));
+    a
+}
+
+#[test]
+fn diff_view_80x24() {
+    let a = diffed();
+    let t = draw(&a, 80, 24);
+    let s = text(&t);
+    assert!(s.contains("article-record.toml → other.toml"), "{s}");
+    assert!(s.contains("train.lr") && s.contains("0.002"), "{s}");
+    assert!(s.contains("sensitivity"), "{s}");
+    let footer = s.lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("Esc back") && footer.contains("a all/changed"),
+        "{footer}"
+    );
+    insta::assert_snapshot!("diff_80x24", t.backend());
+}
+
+#[test]
+fn replay_popup_shows_the_first_mismatches() {
+    let mut a = opened();
+    press(&mut a, KeyCode::Char('R'));
+    let mismatch = resprune::record::diff::Mismatch {
+        path: "residual.pruning[0].sensitivity".into(),
+        stored: Some("0.5".into()),
+        new: Some("0.6".into()),
+        rel_error: Some(0.2),
+    };
+    a.update(Msg::Replayed {
+        path: PathBuf::from(FIXTURE),
+        outcome: Ok(resprune::tui::ReplayOutcome {
+            new_path: PathBuf::from("tests/fixtures/replay.toml"),
+            compared: 120,
+            numbers: 100,
+            complete: true,
+            mismatches: vec![mismatch],
+        }),
+    });
+    let s = text(&draw(&a, 80, 24));
+    assert!(s.contains("1 of 120 values differ"), "{s}");
+    assert!(
+        s.contains("residual.pruning[0].sensitivity  0.5  0.6"),
+        "{s}"
+    );
+}

@@ -10,7 +10,10 @@ use crate::model::Variant;
 
 use super::keys::{Context, KeyMap};
 use super::live::{LiveRun, RunState};
-use super::msg::{Action, Cmd, ListEntry, Msg, RunId, RunSource};
+use crate::record::diff::RecordDiff;
+use crate::record::Record;
+
+use super::msg::{Action, Cmd, ListEntry, Msg, ReplayOutcome, RunId, RunSource};
 use super::shown::Shown;
 use super::theme::{self, Theme};
 
@@ -18,11 +21,33 @@ use super::theme::{self, Theme};
 pub enum Screen {
     List,
     Experiment,
-    /// Placeholder until the records issue brings `diff`.
-    Diff {
-        marked: PathBuf,
-        current: PathBuf,
-    },
+    /// The marked record against the current one.
+    Diff(Box<DiffState>),
+}
+
+/// The diff screen: what [`crate::record::diff::diff`] found, and how it is shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffState {
+    pub marked: PathBuf,
+    pub current: PathBuf,
+    pub diff: RecordDiff,
+    /// Show every result row, not only the changed ones.
+    pub all: bool,
+    /// First result row shown.
+    pub scroll: usize,
+    /// Esc goes back to the experiment view (else to the list).
+    pub from_experiment: bool,
+}
+
+impl DiffState {
+    /// The result rows shown: the changed ones, or all of them.
+    pub fn rows(&self) -> Vec<&crate::record::diff::ResultRow> {
+        self.diff
+            .rows
+            .iter()
+            .filter(|r| self.all || r.changed)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +104,17 @@ impl Prompt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     ConfirmCancel,
     NewRun(Prompt),
+    /// What a replay found.
+    Replay {
+        path: PathBuf,
+        outcome: Result<ReplayOutcome, String>,
+        scroll: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +202,8 @@ pub struct App {
     /// Show the SLQ density instead of the dense spectrum (where the record has both).
     pub slq: bool,
     pub marked: Option<PathBuf>,
+    /// The record being replayed on a worker thread.
+    pub replaying: Option<PathBuf>,
     pub status: Option<StatusLine>,
     pub dir: PathBuf,
     /// Config files the new-run prompt offers.
@@ -208,6 +243,7 @@ impl App {
             log_counts: false,
             slq: false,
             marked: None,
+            replaying: None,
             status,
             dir: setup.dir,
             configs: Vec::new(),
@@ -274,7 +310,7 @@ impl App {
         match &self.popup {
             Some(Popup::ConfirmCancel) => Context::Confirm,
             Some(Popup::NewRun(_)) => Context::Prompt,
-            Some(Popup::Help { .. }) => Context::Global,
+            Some(Popup::Help { .. } | Popup::Replay { .. }) => Context::Global,
             None if self.list.filtering && self.screen == Screen::List => Context::Prompt,
             None => Context::Global,
         }
@@ -297,6 +333,15 @@ impl App {
                 self.on_listed(records, configs, open);
                 None
             }
+            Msg::Diffed {
+                marked,
+                current,
+                diff,
+            } => {
+                self.on_diffed(marked, current, *diff);
+                None
+            }
+            Msg::Replayed { path, outcome } => self.on_replayed(path, outcome),
         }
     }
 
@@ -373,6 +418,26 @@ impl App {
             (Popup::Help { scroll }, Action::Down) => self.reopen(Popup::Help {
                 scroll: scroll.saturating_add(1),
             }),
+            (Popup::Replay { .. }, Action::Back) => None,
+            (
+                Popup::Replay {
+                    path,
+                    outcome,
+                    scroll,
+                },
+                Action::Up | Action::Down,
+            ) => {
+                let scroll = if a == Action::Up {
+                    scroll.saturating_sub(1)
+                } else {
+                    scroll.saturating_add(1)
+                };
+                self.reopen(Popup::Replay {
+                    path,
+                    outcome,
+                    scroll,
+                })
+            }
             (Popup::ConfirmCancel, Action::Confirm) => {
                 if let Some(l) = self.live.as_mut().filter(|l| l.state == RunState::Running) {
                     l.state = RunState::Cancelling;
@@ -445,10 +510,7 @@ impl App {
                     None
                 }
             }
-            Action::Replay => {
-                self.say(Level::Info, "replay is not available yet");
-                None
-            }
+            Action::Replay => self.replay(),
             Action::Rerun if self.is_running() => {
                 self.say(Level::Warn, "a run is already going; c cancels it");
                 None
@@ -456,10 +518,8 @@ impl App {
             _ => match self.screen {
                 Screen::List => self.apply_list(a),
                 Screen::Experiment => self.apply_experiment(a),
-                Screen::Diff { .. } => {
-                    if a == Action::Back {
-                        self.screen = Screen::List;
-                    }
+                Screen::Diff(_) => {
+                    self.apply_diff(a);
                     None
                 }
             },
@@ -495,7 +555,7 @@ impl App {
                 None => self.say(Level::Info, "no record here yet: n starts a run"),
             },
             Action::Mark => self.toggle_mark(self.selected_path()),
-            Action::Diff => self.diff(self.selected_path()),
+            Action::Diff => return self.diff(self.selected_path()),
             Action::Rerun => {
                 let cfg = match self.selected_row() {
                     Some(ListRow::Entry(i)) => self.list.entries[i].record.as_ref().ok(),
@@ -588,7 +648,7 @@ impl App {
                 );
             }
             Action::Mark => self.toggle_mark(self.opened_path()),
-            Action::Diff => self.diff(self.opened_path()),
+            Action::Diff => return self.diff(self.opened_path()),
             Action::Rerun => match self.shown().and_then(|s| s.record()) {
                 Some(r) => {
                     let source = RunSource::Config(Box::new(r.config.clone()));
@@ -619,7 +679,23 @@ impl App {
         }
     }
 
-    fn diff(&mut self, current: Option<PathBuf>) {
+    /// The record saved at `path`, as listed or opened.
+    fn record_at(&self, path: &Path) -> Option<&Record> {
+        let listed = self
+            .list
+            .entries
+            .iter()
+            .find(|e| e.path == path)
+            .and_then(|e| e.record.as_deref().ok());
+        let opened = self
+            .opened
+            .as_ref()
+            .filter(|o| o.path == path)
+            .map(|o| &*o.record);
+        opened.or(listed)
+    }
+
+    fn diff(&mut self, current: Option<PathBuf>) -> Option<Cmd> {
         match (self.marked.clone(), current) {
             (None, _) => self.say(Level::Info, "mark a record with m first, then d on another"),
             (Some(_), None) => self.say(Level::Info, "open or select a saved record to diff"),
@@ -627,15 +703,135 @@ impl App {
                 self.say(Level::Info, "that is the marked record; pick another")
             }
             (Some(marked), Some(current)) => {
-                self.screen = Screen::Diff { marked, current };
-                self.say(Level::Info, "diff arrives with the records issue");
+                match (self.record_at(&marked), self.record_at(&current)) {
+                    (Some(old), Some(new)) => {
+                        return Some(Cmd::Diff {
+                            old: Box::new(old.clone()),
+                            new: Box::new(new.clone()),
+                            marked,
+                            current,
+                        })
+                    }
+                    (None, _) => self.say(
+                        Level::Warn,
+                        format!("the marked record {} is gone", marked.display()),
+                    ),
+                    (_, None) => self.say(
+                        Level::Warn,
+                        format!("{} could not be read", current.display()),
+                    ),
+                }
             }
         }
+        None
+    }
+
+    fn on_diffed(&mut self, marked: PathBuf, current: PathBuf, diff: RecordDiff) {
+        let changed = diff.changed_rows().count();
+        self.say(
+            Level::Info,
+            format!(
+                "{} config changes, {changed} of {} results changed",
+                diff.config.len(),
+                diff.rows.len()
+            ),
+        );
+        let from_experiment = self.screen == Screen::Experiment;
+        self.screen = Screen::Diff(Box::new(DiffState {
+            marked,
+            current,
+            diff,
+            all: false,
+            scroll: 0,
+            from_experiment,
+        }));
+    }
+
+    fn apply_diff(&mut self, a: Action) {
+        let Screen::Diff(d) = &mut self.screen else {
+            return;
+        };
+        match a {
+            Action::Back => {
+                self.screen = if d.from_experiment && self.opened.is_some() {
+                    Screen::Experiment
+                } else {
+                    Screen::List
+                };
+            }
+            Action::AllRows => {
+                d.all = !d.all;
+                d.scroll = 0;
+            }
+            Action::Up => d.scroll = d.scroll.saturating_sub(1),
+            Action::Down => {
+                let n = d.rows().len();
+                d.scroll = (d.scroll + 1).min(n.saturating_sub(1));
+            }
+            _ => {}
+        }
+    }
+
+    fn replay(&mut self) -> Option<Cmd> {
+        let path = match self.screen {
+            Screen::Experiment => self.opened_path(),
+            _ => None,
+        };
+        let Some(path) = path else {
+            self.say(Level::Info, "open a saved record to replay it");
+            return None;
+        };
+        if let Some(p) = &self.replaying {
+            let text = format!("already replaying {}", p.display());
+            self.say(Level::Warn, text);
+            return None;
+        }
+        if self.is_running() {
+            self.say(Level::Warn, "a run is going; replay once it ends");
+            return None;
+        }
+        self.say(Level::Info, format!("replaying {}...", path.display()));
+        self.replaying = Some(path.clone());
+        Some(Cmd::Replay { path })
+    }
+
+    fn on_replayed(
+        &mut self,
+        path: PathBuf,
+        outcome: Result<ReplayOutcome, String>,
+    ) -> Option<Cmd> {
+        self.replaying = None;
+        let saved = outcome.is_ok();
+        match &outcome {
+            Ok(o) if o.mismatches.is_empty() => self.say(
+                Level::Info,
+                format!("replay: all {} values match", o.compared),
+            ),
+            Ok(o) => self.say(
+                Level::Warn,
+                format!(
+                    "replay: {} of {} values differ",
+                    o.mismatches.len(),
+                    o.compared
+                ),
+            ),
+            Err(e) => self.say(Level::Error, format!("replay failed: {e}")),
+        }
+        self.popup = Some(Popup::Replay {
+            path,
+            outcome,
+            scroll: 0,
+        });
+        saved.then_some(Cmd::ReloadList { open: None })
     }
 
     fn start_run(&mut self, source: RunSource) -> Option<Cmd> {
         if self.is_running() {
             self.say(Level::Warn, "a run is already going; c cancels it");
+            return None;
+        }
+        if self.replaying.is_some() {
+            self.say(Level::Warn, "a replay is going; run once it ends");
             return None;
         }
         let id = self.next_run;

@@ -156,9 +156,9 @@ pub struct KeyMap {
 impl Default for KeyMap {
     fn default() -> Self {
         use Action::{
-            Back, Cancel, Complete, Deny, Diff, Down, Filter, Help, LogCounts, Mark, NewRun,
-            NextPane, PrevPane, Quit, RatioNext, RatioPrev, Replay, Rerun, Select, SpectrumSource,
-            Theme, Up,
+            AllRows, Back, Cancel, Complete, Deny, Diff, Down, Filter, Help, LogCounts, Mark,
+            NewRun, NextPane, PrevPane, Quit, RatioNext, RatioPrev, Replay, Rerun, Select,
+            SpectrumSource, Theme, Up,
         };
         use Context::{Global, Prompt};
         use KeyCode as K;
@@ -182,6 +182,7 @@ impl Default for KeyMap {
             (Global, LogCounts, vec![c('L')]),
             (Global, SpectrumSource, vec![c('s')]),
             (Global, Replay, vec![c('R')]),
+            (Global, AllRows, vec![c('a')]),
             (Global, Theme, vec![c('t')]),
             (Global, Help, vec![c('?')]),
             (Global, Quit, vec![c('q'), Key::ctrl('c')]),

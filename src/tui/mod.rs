@@ -29,7 +29,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 pub use app::{App, Setup};
-pub use msg::{Action, Cmd, ListEntry, Msg, RunSource};
+pub use msg::{Action, Cmd, ListEntry, Msg, ReplayOutcome, RunSource};
 
 /// Redraw period while a run is live (gauges, ETA).
 const TICK_LIVE: Duration = Duration::from_millis(250);
@@ -213,6 +213,20 @@ pub fn read_dir(dir: &Path) -> (Vec<ListEntry>, Vec<PathBuf>) {
     (records, configs)
 }
 
+/// Performs [`Cmd::Diff`]: the comparison of two records, as the message that answers it.
+pub fn diff_msg(
+    marked: PathBuf,
+    current: PathBuf,
+    old: &crate::record::Record,
+    new: &crate::record::Record,
+) -> Msg {
+    Msg::Diffed {
+        marked,
+        current,
+        diff: Box::new(crate::record::diff::diff(old, new)),
+    }
+}
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
@@ -223,6 +237,7 @@ fn event_loop(
     let input_stop = Arc::new(AtomicBool::new(false));
     spawn_input(tx.clone(), Arc::clone(&input_stop));
     let mut worker: Option<worker::RunHandle> = None;
+    let mut replayer: Option<worker::RunHandle> = None;
     let mut pending = vec![Cmd::ReloadList { open: None }];
     let mut dirty = true;
     let result = loop {
@@ -246,6 +261,17 @@ fn event_loop(
                     if let Some(w) = &worker {
                         w.cancel();
                     }
+                }
+                Cmd::Diff {
+                    marked,
+                    current,
+                    old,
+                    new,
+                } => {
+                    let _ = tx.send(diff_msg(marked, current, &old, &new));
+                }
+                Cmd::Replay { path } => {
+                    replayer = Some(worker::spawn_replay(path, tx.clone()));
                 }
             }
         }
@@ -277,12 +303,15 @@ fn event_loop(
     };
     input_stop.store(true, Ordering::Relaxed);
     // a run in progress is cancelled; give it a moment to save what finished
-    if let Some(w) = worker.filter(|w| !w.is_finished()) {
-        w.cancel();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while !w.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let busy: Vec<worker::RunHandle> = [worker, replayer]
+        .into_iter()
+        .flatten()
+        .filter(|w| !w.is_finished())
+        .collect();
+    busy.iter().for_each(worker::RunHandle::cancel);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while busy.iter().any(|w| !w.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
     result
 }

@@ -8,6 +8,7 @@ use crossterm::event::KeyEvent;
 
 use crate::config::Config;
 use crate::experiment::RunEvent;
+use crate::record::diff::{Mismatch, RecordDiff};
 use crate::record::Record;
 
 /// Identifies one run started from the UI; events of any other run are ignored.
@@ -37,6 +38,31 @@ pub enum Msg {
         /// Open this record once listed (a run just saved it).
         open: Option<PathBuf>,
     },
+    /// The two records compared (answer to [`Cmd::Diff`]).
+    Diffed {
+        marked: PathBuf,
+        current: PathBuf,
+        diff: Box<RecordDiff>,
+    },
+    /// A replay ended (answer to [`Cmd::Replay`]): the comparison, or why it failed.
+    Replayed {
+        path: PathBuf,
+        outcome: Result<ReplayOutcome, String>,
+    },
+}
+
+/// What a replay found, for the popup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayOutcome {
+    /// The new record, written beside the stored one.
+    pub new_path: PathBuf,
+    /// Values compared.
+    pub compared: usize,
+    /// Of which numbers.
+    pub numbers: usize,
+    /// The replay ran to the end.
+    pub complete: bool,
+    pub mismatches: Vec<Mismatch>,
 }
 
 /// What a key does. Keys are data ([`super::keys::KeyMap`]); views never look at key codes.
@@ -62,6 +88,8 @@ pub enum Action {
     LogCounts,
     SpectrumSource,
     Replay,
+    /// Diff view: every result row, or only the changed ones.
+    AllRows,
     /// Answers yes in a confirmation.
     Confirm,
     /// Answers no in a confirmation.
@@ -94,6 +122,7 @@ impl Action {
             Action::LogCounts => "log counts",
             Action::SpectrumSource => "dense/SLQ",
             Action::Replay => "replay",
+            Action::AllRows => "all/changed",
             Action::Confirm => "yes",
             Action::Deny => "no",
             Action::Complete => "complete",
@@ -123,6 +152,7 @@ impl Action {
             Action::LogCounts => "spectrum: linear / log counts",
             Action::SpectrumSource => "spectrum: dense eigenvalues / SLQ density",
             Action::Replay => "replay the record and compare",
+            Action::AllRows => "diff: show every result row / only the changed ones",
             Action::Confirm => "yes",
             Action::Deny => "no",
             Action::Complete => "take the highlighted suggestion",
@@ -162,4 +192,15 @@ pub enum Cmd {
     },
     /// Set the cancel flag of the current run.
     Cancel,
+    /// Compare two records; answered with [`Msg::Diffed`].
+    Diff {
+        marked: PathBuf,
+        current: PathBuf,
+        old: Box<Record>,
+        new: Box<Record>,
+    },
+    /// Replay the record at `path` on a worker thread; answered with [`Msg::Replayed`].
+    Replay {
+        path: PathBuf,
+    },
 }

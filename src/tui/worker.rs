@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::experiment::{self, RunEvent};
 use crate::record;
 
-use super::msg::{Msg, RunId, RunSource};
+use super::msg::{Msg, ReplayOutcome, RunId, RunSource};
 
 pub struct RunHandle {
     pub id: RunId,
@@ -66,6 +66,48 @@ fn execute(
     crate::cli::init_threads(cfg.threads);
     let rec = experiment::run(&cfg, &send, cancel).map_err(|e| e.to_string())?;
     record::save(&rec, out_dir).map_err(|e| e.to_string())
+}
+
+/// Replays the record at `path` on a thread (exact comparison, the stored run's thread
+/// count); [`Msg::Replayed`] is the one message it sends.
+pub fn spawn_replay(path: PathBuf, tx: Sender<Msg>) -> RunHandle {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let thread = std::thread::Builder::new()
+        .name("resprune-replay".into())
+        .spawn(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| replay(&path, &flag)))
+                    .unwrap_or_else(|p| Err(format!("the replay panicked: {}", panic_text(&p))));
+            let _ = tx.send(Msg::Replayed { path, outcome });
+        })
+        .expect("spawning a thread");
+    RunHandle {
+        id: 0,
+        cancel,
+        thread,
+    }
+}
+
+fn replay(path: &Path, cancel: &AtomicBool) -> Result<ReplayOutcome, String> {
+    let stored = record::load(path).map_err(|e| e.to_string())?;
+    // records are reproducible per thread count: use the stored run's
+    let threads = if stored.config.threads > 0 {
+        stored.config.threads
+    } else {
+        stored.machine.threads
+    };
+    crate::cli::init_threads(threads);
+    record::check_writable(record::replay::folder_of(path)).map_err(|e| e.to_string())?;
+    let r =
+        record::replay::replay(path, 0.0, &experiment::quiet, cancel).map_err(|e| e.to_string())?;
+    Ok(ReplayOutcome {
+        new_path: r.new_path,
+        compared: r.comparison.compared,
+        numbers: r.comparison.numbers,
+        complete: r.new.status == record::Status::Complete,
+        mismatches: r.comparison.mismatches,
+    })
 }
 
 pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {

@@ -1,5 +1,6 @@
 //! Drawing: `draw(frame, &app)` reads the state and never changes it. One module per pane.
 
+pub mod diff;
 pub mod fmt;
 pub mod help;
 pub mod list;
@@ -56,18 +57,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         match &app.screen {
             Screen::List => list::render(frame, body, app, theme),
             Screen::Experiment => experiment(frame, body, app, theme),
-            Screen::Diff { marked, current } => {
-                let text = vec![
-                    Line::styled("diff", theme.title()),
-                    Line::raw(""),
-                    Line::raw(format!("marked:  {}", marked.display())),
-                    Line::raw(format!("current: {}", current.display())),
-                    Line::raw(""),
-                    Line::styled("The diff arrives with the records issue.", theme.warn()),
-                ];
-                let p = Paragraph::new(text).block(pane_block(app, "Diff", true));
-                frame.render_widget(p, body);
-            }
+            Screen::Diff(d) => diff::render(frame, body, app, theme, d),
         }
         status_line(frame, status, app, theme);
         footer_line(frame, footer, app, theme);
@@ -75,6 +65,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Some(Popup::Help { scroll }) => help::render(frame, area, app, theme, *scroll),
             Some(Popup::ConfirmCancel) => confirm(frame, area, app, theme),
             Some(Popup::NewRun(p)) => help::prompt(frame, area, app, theme, p),
+            Some(Popup::Replay {
+                path,
+                outcome,
+                scroll,
+            }) => replay_popup(frame, area, app, theme, path, outcome, *scroll),
             None => {}
         }
     }
@@ -156,6 +151,10 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         spans.push(Span::styled(format!("{} {word}", l.name), style));
     }
+    if app.replaying.is_some() {
+        spans.push(sep());
+        spans.push(Span::styled("replaying", theme.warn()));
+    }
     spans.push(sep());
     spans.push(Span::styled(format!("theme {}", theme.name), theme.dim()));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -182,7 +181,9 @@ pub fn footer_items(app: &App) -> (Context, Vec<(Vec<Action>, &'static str)>) {
     let one = |a: Action| (vec![a], a.label());
     let ctx = app.context();
     let items = match (&app.popup, ctx, &app.screen) {
-        (Some(Popup::Help { .. }), _, _) => vec![(vec![Up, Down], "scroll"), one(Back), one(Quit)],
+        (Some(Popup::Help { .. } | Popup::Replay { .. }), _, _) => {
+            vec![(vec![Up, Down], "scroll"), one(Back), one(Quit)]
+        }
         (_, Context::Confirm, _) => vec![one(Confirm), one(Deny)],
         (_, Context::Prompt, _) => vec![
             (vec![Select], "accept"),
@@ -219,10 +220,16 @@ pub fn footer_items(app: &App) -> (Context, Vec<(Vec<Action>, &'static str)>) {
             } else {
                 one(Rerun)
             });
-            v.extend([one(Mark), one(Diff), one(Theme)]);
+            v.extend([one(Mark), one(Diff), one(Replay), one(Theme)]);
             v
         }
-        (_, _, Screen::Diff { .. }) => vec![one(Back), one(Help), one(Quit)],
+        (_, _, Screen::Diff(_)) => vec![
+            one(Back),
+            (vec![Up, Down], "scroll"),
+            one(AllRows),
+            one(Help),
+            one(Quit),
+        ],
     };
     (ctx, items)
 }
@@ -285,6 +292,73 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(text).block(pane_block(app, "Cancel run", true)),
+        rect,
+    );
+}
+
+/// What a replay found: all values match, or the first mismatches.
+fn replay_popup(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    path: &std::path::Path,
+    outcome: &Result<super::msg::ReplayOutcome, String>,
+    scroll: u16,
+) {
+    let mut text = vec![Line::styled(
+        format!("replay of {}", path.display()),
+        theme.dim(),
+    )];
+    match outcome {
+        Err(e) => text.push(Line::styled(format!("failed: {e}"), theme.bad())),
+        Ok(o) => {
+            text.push(Line::styled(
+                format!("new record: {}", o.new_path.display()),
+                theme.dim(),
+            ));
+            if !o.complete {
+                text.push(Line::styled(
+                    "the replay stopped early; values it did not reach count as mismatches",
+                    theme.warn(),
+                ));
+            }
+            text.push(Line::raw(""));
+            if o.mismatches.is_empty() {
+                text.push(Line::styled(
+                    format!(
+                        "all {} values match ({} numbers, exactly)",
+                        o.compared, o.numbers
+                    ),
+                    theme.good(),
+                ));
+            } else {
+                text.push(Line::styled(
+                    format!("{} of {} values differ:", o.mismatches.len(), o.compared),
+                    theme.bad(),
+                ));
+                text.push(Line::styled("path  stored  new", theme.title()));
+                let none = || "(absent)".to_string();
+                for m in &o.mismatches {
+                    text.push(Line::from(vec![
+                        Span::styled(m.path.clone(), theme.text()),
+                        Span::styled("  ", theme.dim()),
+                        Span::styled(m.stored.clone().unwrap_or_else(none), theme.dim()),
+                        Span::styled("  ", theme.dim()),
+                        Span::styled(m.new.clone().unwrap_or_else(none), theme.warn()),
+                    ]));
+                }
+            }
+        }
+    }
+    let h = (text.len() as u16 + 2).min(area.height.saturating_sub(4));
+    let rect = centered(area, 76, h);
+    let max_scroll = (text.len() as u16).saturating_sub(rect.height.saturating_sub(2));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(text)
+            .scroll((scroll.min(max_scroll), 0))
+            .block(pane_block(app, "Replay", true)),
         rect,
     );
 }
