@@ -285,3 +285,43 @@ finetune_epochs = 1
     let back = resprune::record::parse(&r.to_toml().unwrap(), "mem").unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn alpha_sweep_traces_the_residual_model_from_identity_blocks_to_alpha_one() {
+    let cfg = Config::parse(
+        r#"
+name = "sweep"
+seed = 2
+[data]
+source = "teacher"
+samples = 40
+features = 3
+eval_fraction = 0.25
+[model]
+width = 4
+activation = "tanh"
+alpha = 1.0
+alpha_sweep = [0.0, 1.0]
+[train]
+epochs = 2
+lr = 0.01
+[prune]
+ratios = [0.3]
+"#,
+        "sweep.toml",
+    )
+    .unwrap();
+    let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
+    assert_eq!(r.alpha_sweep.len(), 2);
+    assert_eq!(r.alpha_sweep[0].alpha, 0.0);
+    // alpha = 1 is the pair's residual model: same theta0, data and order, same numbers
+    assert_eq!(r.alpha_sweep[1].residual, r.residual);
+    // alpha = 0 cuts the block out: its 20 parameters get no gradient, so the Hessian has
+    // 20 zero rows and at least 20 eigenvalues that are zero to rounding
+    let s = r.alpha_sweep[0].residual.spectrum.as_ref().unwrap();
+    assert!(s.stats.near_zero >= 20, "{}", s.stats.near_zero);
+    let back = resprune::record::parse(&r.to_toml().unwrap(), "mem").unwrap();
+    assert_eq!(back, r);
+    let text = resprune::cli::summary::render(&r);
+    assert!(text.contains("alpha sweep"), "{text}");
+}

@@ -204,6 +204,39 @@ pub fn render(r: &Record) -> String {
             );
         }
     }
+    if !r.alpha_sweep.is_empty() {
+        let mid = |v: &crate::record::VariantResult| {
+            let rows = &v.pruning;
+            rows.get(rows.len().saturating_sub(1) / 2)
+                .map(|row| (row.ratio, row.sensitivity))
+        };
+        let _ = writeln!(
+            s,
+            "\nalpha sweep: the residual model h + alpha F(h) from the same theta (first seed)"
+        );
+        let _ = writeln!(
+            s,
+            "{:>8} {:>10} {:>10} {:>10} {:>10} {:>16}",
+            "alpha", "eval loss", "lambda max", "variance", "trace", "S (mid ratio)"
+        );
+        let line = |s: &mut String, label: String, v: &crate::record::VariantResult| {
+            let sp = v.spectrum.as_ref().map(|x| &x.stats);
+            let _ = writeln!(
+                s,
+                "{:>8} {} {} {} {} {:>16}",
+                label,
+                v.history.last().map_or("-".into(), |h| num(h.eval_loss)),
+                sp.map_or("-".into(), |x| num(x.max)),
+                sp.map_or("-".into(), |x| num(x.variance)),
+                sp.map_or("-".into(), |x| num(x.trace)),
+                mid(v).map_or("-".into(), |(ratio, sens)| format!("{sens:.4} @ {ratio}"))
+            );
+        };
+        for p in &r.alpha_sweep {
+            line(&mut s, format!("{}", p.alpha), &p.residual);
+        }
+        line(&mut s, "plain".into(), &r.plain);
+    }
     if let Some(sum) = &r.summary {
         let _ = writeln!(
             s,

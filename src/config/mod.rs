@@ -220,6 +220,10 @@ pub struct ModelConfig {
     pub activation: Activation,
     /// Residual branch scale: `h + alpha * F(h)`.
     pub alpha: f64,
+    /// Also train, measure and prune the residual model at each of these `alpha` values
+    /// (e.g. `[0, 0.25, 0.5, 1]`: from identity blocks to the full residual).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpha_sweep: Vec<f64>,
 }
 
 impl Default for ModelConfig {
@@ -230,6 +234,7 @@ impl Default for ModelConfig {
             depth: 1,
             activation: Activation::Relu,
             alpha: 1.0,
+            alpha_sweep: Vec::new(),
         }
     }
 }
@@ -542,6 +547,9 @@ impl Config {
         if !m.alpha.is_finite() {
             return bad("model.alpha", "must be a finite number");
         }
+        if m.alpha_sweep.iter().any(|a| !a.is_finite()) {
+            return bad("model.alpha_sweep", "every alpha must be a finite number");
+        }
         let t = &self.train;
         if !finite_pos(t.lr) {
             return bad("train.lr", format!("is {}, must be > 0", t.lr));
@@ -744,6 +752,7 @@ width = {width}            # stem Linear(inputs, width), then `depth` blocks Lin
 depth = {depth}
 activation = "relu"    # relu | gelu | tanh
 alpha = {alpha}            # residual: h + alpha * F(h); plain: F(h)
+# alpha_sweep = [0.0, 0.25, 0.5, 1.0]   # also the residual model at each alpha (plain -> residual)
 
 [train]
 optimizer = "adam"     # adam | sgd

@@ -10,8 +10,8 @@ use crate::data::{self, DataSummary};
 use crate::model::{Backend, ModelSpec, Network, PreparedBatch, Variant};
 use crate::prune::{self, PruneRow};
 use crate::record::{
-    LayerInfo, Machine, ModelSummary, Record, Replicate, ReplicateSummary, RowSummary, Status,
-    Timings, VariantResult, VariantSummary, SCHEMA_VERSION,
+    AlphaPoint, LayerInfo, Machine, ModelSummary, Record, Replicate, ReplicateSummary, RowSummary,
+    Status, Timings, VariantResult, VariantSummary, SCHEMA_VERSION,
 };
 use crate::rng::{stream, Stream};
 use crate::stats::{self, Claim, Direction, MeanSd};
@@ -200,6 +200,7 @@ pub fn open_device(choice: DeviceChoice) -> Result<(Backend, String), Experiment
 struct PairOutcome {
     residual: VariantResult,
     plain: VariantResult,
+    alpha_sweep: Vec<AlphaPoint>,
     data: DataSummary,
     timings: Timings,
     interrupted: bool,
@@ -275,6 +276,7 @@ pub fn run_with_weights(
             seed,
             residual: o.residual,
             plain: o.plain,
+            alpha_sweep: o.alpha_sweep,
         })
         .collect();
     let mut record = Record {
@@ -300,6 +302,7 @@ pub fn run_with_weights(
         model: model_summary(&spec),
         residual: first.residual,
         plain: first.plain,
+        alpha_sweep: first.alpha_sweep,
         replicates,
         summary: None,
         verdicts: Vec::new(),
@@ -326,31 +329,57 @@ fn run_pair(
 
     let spec = model_spec(cfg, split.train.features, split.train.classes);
     let theta0 = spec.init(&mut stream(seed, Stream::Init));
-    let nets = [
+    // the pair, then one residual model per `model.alpha_sweep` value, all from theta0
+    let mut nets = vec![
         Network::on(&spec, Variant::Residual, backend.clone()),
         Network::on(&spec, Variant::Plain, backend.clone()),
     ];
+    for &alpha in &cfg.model.alpha_sweep {
+        let s = ModelSpec {
+            alpha,
+            ..spec.clone()
+        };
+        nets.push(Network::on(&s, Variant::Residual, backend.clone()));
+    }
+    let mut results: Vec<VariantResult> = nets
+        .iter()
+        .map(|n| VariantResult::new(n.variant()))
+        .collect();
     let mut out = PairOutcome {
         residual: VariantResult::new(Variant::Residual),
         plain: VariantResult::new(Variant::Plain),
+        alpha_sweep: Vec::new(),
         data: split.summary.clone(),
         timings: Timings::default(),
         interrupted: false,
         weights: None,
     };
-    fn slot(out: &mut PairOutcome, v: Variant) -> &mut VariantResult {
-        match v {
-            Variant::Residual => &mut out.residual,
-            Variant::Plain => &mut out.plain,
+    // the live view follows the pair; sweep models report nothing but still honour cancel
+    let quiet_after_pair = |k: usize, ev: RunEvent| {
+        if k < 2 {
+            alive(ev)
         }
-    }
+    };
     alive(RunEvent::Started {
         name: cfg.name.clone(),
         params: spec.num_params(),
         epochs: cfg.train.epochs,
         ratios: cfg.prune.ratios.len() * cfg.prune.methods.len(),
     });
-    let stop = |mut out: PairOutcome, timings: Timings| {
+    let finish = |out: &mut PairOutcome, results: Vec<VariantResult>| {
+        let mut it = results.into_iter();
+        out.residual = it.next().expect("the pair comes first");
+        out.plain = it.next().expect("the pair comes first");
+        out.alpha_sweep = cfg
+            .model
+            .alpha_sweep
+            .iter()
+            .zip(it)
+            .map(|(&alpha, residual)| AlphaPoint { alpha, residual })
+            .collect();
+    };
+    let stop = |mut out: PairOutcome, results: Vec<VariantResult>, timings: Timings| {
+        finish(&mut out, results);
         out.timings = timings;
         out.interrupted = true;
         Ok((spec.clone(), out))
@@ -358,13 +387,19 @@ fn run_pair(
 
     // --- train: both from theta0, same batch order
     let t = Instant::now();
-    let mut thetas = [theta0.clone(), theta0];
+    let mut thetas = vec![theta0; nets.len()];
     let eval_sets: Vec<PreparedBatch> = nets
         .iter()
         .map(|n| n.prepare(&split.eval.x, &split.eval.y))
         .collect();
-    for ((net, theta), eval) in nets.iter().zip(thetas.iter_mut()).zip(&eval_sets) {
+    for (k, ((net, theta), eval)) in nets
+        .iter()
+        .zip(thetas.iter_mut())
+        .zip(&eval_sets)
+        .enumerate()
+    {
         let v = net.variant();
+        let alive = |ev| quiet_after_pair(k, ev);
         alive(RunEvent::StageStarted {
             variant: v,
             stage: Stage::Train,
@@ -388,10 +423,10 @@ fn run_pair(
             &mut progress,
         )
         .map_err(ExperimentError::Train)?;
-        slot(&mut out, v).history = trained.history;
+        results[k].history = trained.history;
         if trained.cancelled {
             timings.train_s = t.elapsed().as_secs_f64();
-            return stop(out, timings);
+            return stop(out, results, timings);
         }
     }
     timings.train_s = t.elapsed().as_secs_f64();
@@ -430,9 +465,10 @@ fn run_pair(
         .methods
         .iter()
         .any(|m| *m != PruneMethod::Magnitude);
-    let mut diagonals: Vec<Option<Vec<f64>>> = vec![None, None];
+    let mut diagonals: Vec<Option<Vec<f64>>> = vec![None; nets.len()];
     for (k, (net, theta)) in nets.iter().zip(thetas.iter()).enumerate() {
         let v = net.variant();
+        let alive = |ev| quiet_after_pair(k, ev);
         alive(RunEvent::StageStarted {
             variant: v,
             stage: Stage::Spectrum,
@@ -471,7 +507,7 @@ fn run_pair(
                     variant: v,
                     stats: s.spectrum.stats.clone(),
                 });
-                slot(&mut out, v).spectrum = Some(s.spectrum);
+                results[k].spectrum = Some(s.spectrum);
                 diagonals[k] = match (needs_diag, s.diagonal) {
                     (false, _) => None,
                     (true, Some(d)) => Some(d),
@@ -489,7 +525,7 @@ fn run_pair(
             }
             Err(curvature::CurvatureError::Cancelled) => {
                 timings.spectrum_s = t.elapsed().as_secs_f64();
-                return stop(out, timings);
+                return stop(out, results, timings);
             }
             Err(source) => return Err(ExperimentError::Curvature { variant: v, source }),
         }
@@ -500,6 +536,7 @@ fn run_pair(
     let t = Instant::now();
     for (k, ((net, theta), eval)) in nets.iter().zip(thetas.iter()).zip(&eval_sets).enumerate() {
         let v = net.variant();
+        let alive = |ev| quiet_after_pair(k, ev);
         alive(RunEvent::StageStarted {
             variant: v,
             stage: Stage::Prune,
@@ -528,16 +565,22 @@ fn run_pair(
             finetune,
         };
         match prune::sweep(net, theta, &inputs, &mut on_row) {
-            Some(rows) => slot(&mut out, v).pruning = rows,
+            Some(rows) => results[k].pruning = rows,
             None => {
                 timings.prune_s = t.elapsed().as_secs_f64();
-                return stop(out, timings);
+                return stop(out, results, timings);
             }
         }
     }
     timings.prune_s = t.elapsed().as_secs_f64();
+    finish(&mut out, results);
     out.timings = timings;
-    out.weights = Some(PairWeights { thetas, diagonals });
+    thetas.truncate(2);
+    diagonals.truncate(2);
+    out.weights = Some(PairWeights {
+        thetas: [thetas.remove(0), thetas.remove(0)],
+        diagonals,
+    });
     Ok((spec, out))
 }
 

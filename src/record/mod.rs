@@ -142,6 +142,10 @@ pub struct Record {
     pub model: ModelSummary,
     pub residual: VariantResult,
     pub plain: VariantResult,
+    /// The residual model at each `model.alpha_sweep` value (first seed): the path from
+    /// plain-like (`alpha = 0`: identity blocks) to residual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha_sweep: Vec<AlphaPoint>,
     /// Further seeds (the first seed's results are `residual` and `plain`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicates: Vec<Replicate>,
@@ -159,6 +163,16 @@ pub struct Replicate {
     pub seed: u64,
     pub residual: VariantResult,
     pub plain: VariantResult,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha_sweep: Vec<AlphaPoint>,
+}
+
+/// The residual model trained, measured and pruned with one value of `alpha`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlphaPoint {
+    pub alpha: f64,
+    pub residual: VariantResult,
 }
 
 /// Mean ± sd over seeds of one model's headline numbers.
