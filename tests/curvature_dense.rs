@@ -1,5 +1,7 @@
 //! The dense Hessian against exact oracles, and spectrum statistics against direct formulas.
 
+mod common;
+
 use std::sync::atomic::AtomicBool;
 
 use rand::SeedableRng;
@@ -111,37 +113,9 @@ fn softmax_regression_hessian_matches_its_analytic_form() {
 }
 
 fn hidden_features(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], n: usize) -> Vec<f64> {
-    let l = spec.layout();
-    let lin = |name: &str, h: &[f64]| -> Vec<f64> {
-        let w = l.get(&format!("{name}.weight")).unwrap();
-        let b = l.get(&format!("{name}.bias")).unwrap();
-        let (o, i) = (w.shape[0], w.shape[1]);
-        (0..o)
-            .map(|r| {
-                theta[b.offset + r]
-                    + (0..i)
-                        .map(|c| theta[w.offset + r * i + c] * h[c])
-                        .sum::<f64>()
-            })
-            .collect()
-    };
-    let mut out = Vec::new();
-    for e in 0..n {
-        let xe = &x[e * spec.inputs..(e + 1) * spec.inputs];
-        let mut h: Vec<f64> = lin("stem", xe).into_iter().map(f64::tanh).collect();
-        for b in 0..spec.depth {
-            let f: Vec<f64> = lin(&format!("blocks.{b}"), &h)
-                .into_iter()
-                .map(f64::tanh)
-                .collect();
-            h = match v {
-                Variant::Residual => h.iter().zip(&f).map(|(a, b)| a + spec.alpha * b).collect(),
-                Variant::Plain => f,
-            };
-        }
-        out.extend(h);
-    }
-    out
+    (0..n)
+        .flat_map(|e| common::hidden(spec, v, theta, &x[e * spec.inputs..(e + 1) * spec.inputs]))
+        .collect()
 }
 
 /// The logits are linear in the head's parameters, so the head block of the network's

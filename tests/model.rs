@@ -1,5 +1,7 @@
 //! The model layer: layout, init, loss and gradient against independent computations.
 
+mod common;
+
 use rand::SeedableRng;
 use resprune::model::{Activation, ModelSpec, Network, ParamKind, Variant};
 
@@ -53,49 +55,7 @@ fn article_model_has_682_parameters_in_pytorch_order() {
 
 /// Plain Rust forward pass of the same network, as the oracle for the dfdx one.
 fn reference_loss(s: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], y: &[usize]) -> f64 {
-    let l = s.layout();
-    let act = |z: f64| match s.activation {
-        Activation::Relu => z.max(0.0),
-        Activation::Tanh => z.tanh(),
-        Activation::Gelu => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            0.5 * z * (1.0 + (c * (z + 0.044715 * z.powi(3))).tanh())
-        }
-    };
-    let lin = |name: &str, h: &[f64]| -> Vec<f64> {
-        let w = l.get(&format!("{name}.weight")).unwrap();
-        let b = l.get(&format!("{name}.bias")).unwrap();
-        let (o, i) = (w.shape[0], w.shape[1]);
-        (0..o)
-            .map(|r| {
-                theta[b.offset + r]
-                    + (0..i)
-                        .map(|c| theta[w.offset + r * i + c] * h[c])
-                        .sum::<f64>()
-            })
-            .collect()
-    };
-    let n = y.len();
-    let mut total = 0.0;
-    for e in 0..n {
-        let xe = &x[e * s.inputs..(e + 1) * s.inputs];
-        let mut h: Vec<f64> = lin("stem", xe).into_iter().map(act).collect();
-        for b in 0..s.depth {
-            let f: Vec<f64> = lin(&format!("blocks.{b}"), &h)
-                .into_iter()
-                .map(act)
-                .collect();
-            h = match v {
-                Variant::Residual => h.iter().zip(&f).map(|(a, b)| a + s.alpha * b).collect(),
-                Variant::Plain => f,
-            };
-        }
-        let z = lin("head", &h);
-        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-        total += lse - z[y[e]];
-    }
-    total / n as f64
+    common::loss(s, v, theta, x, y)
 }
 
 #[test]

@@ -1,0 +1,65 @@
+//! A plain-Rust forward pass of the MLP, the oracle several test files check dfdx against.
+#![allow(dead_code)]
+
+use resprune::model::{Activation, ModelSpec, Variant};
+
+/// `W h + b` of layer `name` (`stem`, `blocks.0`, `head`) read from `theta`.
+pub fn linear(spec: &ModelSpec, theta: &[f64], name: &str, h: &[f64]) -> Vec<f64> {
+    let l = spec.layout();
+    let w = l.get(&format!("{name}.weight")).unwrap();
+    let b = l.get(&format!("{name}.bias")).unwrap();
+    let (o, i) = (w.shape[0], w.shape[1]);
+    (0..o)
+        .map(|r| {
+            theta[b.offset + r]
+                + (0..i)
+                    .map(|c| theta[w.offset + r * i + c] * h[c])
+                    .sum::<f64>()
+        })
+        .collect()
+}
+
+pub fn activate(a: Activation, z: f64) -> f64 {
+    match a {
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
+        Activation::Gelu => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * z * (1.0 + (c * (z + 0.044715 * z.powi(3))).tanh())
+        }
+    }
+}
+
+/// The last hidden features of one example: stem, then every block with or without the skip.
+pub fn hidden(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64]) -> Vec<f64> {
+    let act = |z| activate(spec.activation, z);
+    let mut h: Vec<f64> = linear(spec, theta, "stem", x)
+        .into_iter()
+        .map(act)
+        .collect();
+    for b in 0..spec.depth {
+        let f: Vec<f64> = linear(spec, theta, &format!("blocks.{b}"), &h)
+            .into_iter()
+            .map(act)
+            .collect();
+        h = match v {
+            Variant::Residual => h.iter().zip(&f).map(|(a, b)| a + spec.alpha * b).collect(),
+            Variant::Plain => f,
+        };
+    }
+    h
+}
+
+/// Mean cross-entropy over the examples (`x` row-major).
+pub fn loss(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], y: &[usize]) -> f64 {
+    let n = y.len();
+    let mut total = 0.0;
+    for (e, &label) in y.iter().enumerate() {
+        let xe = &x[e * spec.inputs..(e + 1) * spec.inputs];
+        let z = linear(spec, theta, "head", &hidden(spec, v, theta, xe));
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        total += lse - z[label];
+    }
+    total / n as f64
+}
