@@ -27,7 +27,7 @@ fn dense_article(c: &mut Criterion) {
     g.sample_size(20);
     for v in Variant::BOTH {
         let net = Network::new(&spec, v);
-        let mut theta = experiment::initial_theta(&cfg, &spec);
+        let mut theta = experiment::initial_theta(cfg.seed, &spec);
         let eval = net.prepare(&split.eval.x, &split.eval.y);
         train::train(
             &net,

@@ -325,3 +325,32 @@ ratios = [0.3]
     let text = resprune::cli::summary::render(&r);
     assert!(text.contains("alpha sweep"), "{text}");
 }
+
+#[test]
+fn the_middle_ratio_is_taken_within_the_first_method() {
+    use resprune::cli::summary::middle_row;
+    let cfg = Config::parse(
+        r#"
+name = "mid"
+[data]
+source = "teacher"
+samples = 30
+features = 3
+eval_fraction = 0.0
+[model]
+width = 3
+activation = "tanh"
+[train]
+epochs = 1
+[prune]
+methods = ["magnitude", "obd"]
+ratios = [0.1, 0.3, 0.5]
+"#,
+        "mid.toml",
+    )
+    .unwrap();
+    let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
+    // six rows: magnitude 0.1, 0.3, 0.5 then obd; the middle is magnitude at 0.3
+    let row = middle_row(&r.residual).unwrap();
+    assert_eq!((row.method.as_str(), row.ratio), ("magnitude", 0.3));
+}

@@ -19,12 +19,16 @@ pub fn opt(v: Option<f64>) -> String {
 
 /// S of both models at the middle ratio of the sweep.
 pub fn middle_sensitivity(r: &Record) -> (Option<f64>, Option<f64>) {
-    let mid = |v: Variant| {
-        let rows = &r.variant(v).pruning;
-        rows.get(rows.len().saturating_sub(1) / 2)
-            .map(|row| row.sensitivity)
-    };
+    let mid = |v: Variant| middle_row(r.variant(v)).map(|row| row.sensitivity);
     (mid(Variant::Residual), mid(Variant::Plain))
+}
+
+/// The row at the middle ratio of the first pruning method (rows of several methods share
+/// one list, so the middle of the whole list would be another method's row).
+pub fn middle_row(v: &crate::record::VariantResult) -> Option<&crate::prune::PruneRow> {
+    let method = &v.pruning.first()?.method;
+    let rows: Vec<_> = v.pruning.iter().filter(|r| &r.method == method).collect();
+    rows.get(rows.len().saturating_sub(1) / 2).copied()
 }
 
 /// A number in 10 columns: fixed when readable, scientific when tiny or huge.
@@ -205,11 +209,6 @@ pub fn render(r: &Record) -> String {
         }
     }
     if !r.alpha_sweep.is_empty() {
-        let mid = |v: &crate::record::VariantResult| {
-            let rows = &v.pruning;
-            rows.get(rows.len().saturating_sub(1) / 2)
-                .map(|row| (row.ratio, row.sensitivity))
-        };
         let _ = writeln!(
             s,
             "\nalpha sweep: the residual model h + alpha F(h) from the same theta (first seed)"
@@ -229,7 +228,10 @@ pub fn render(r: &Record) -> String {
                 sp.map_or("-".into(), |x| num(x.max)),
                 sp.map_or("-".into(), |x| num(x.variance)),
                 sp.map_or("-".into(), |x| num(x.trace)),
-                mid(v).map_or("-".into(), |(ratio, sens)| format!("{sens:.4} @ {ratio}"))
+                middle_row(v).map_or("-".into(), |row| format!(
+                    "{:.4} @ {}",
+                    row.sensitivity, row.ratio
+                ))
             );
         };
         for p in &r.alpha_sweep {

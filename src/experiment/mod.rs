@@ -163,8 +163,8 @@ fn model_summary(spec: &ModelSpec) -> ModelSummary {
 }
 
 /// The initial `theta` shared by both members of the pair.
-pub fn initial_theta(cfg: &Config, spec: &ModelSpec) -> Vec<f64> {
-    spec.init(&mut stream(cfg.seed, Stream::Init))
+pub fn initial_theta(seed: u64, spec: &ModelSpec) -> Vec<f64> {
+    spec.init(&mut stream(seed, Stream::Init))
 }
 
 /// The device `choice` names, opened; `auto` falls back to the CPU and says why.
@@ -328,7 +328,7 @@ fn run_pair(
     timings.data_s = t.elapsed().as_secs_f64();
 
     let spec = model_spec(cfg, split.train.features, split.train.classes);
-    let theta0 = spec.init(&mut stream(seed, Stream::Init));
+    let theta0 = initial_theta(seed, &spec);
     // the pair, then one residual model per `model.alpha_sweep` value, all from theta0
     let mut nets = vec![
         Network::on(&spec, Variant::Residual, backend.clone()),
