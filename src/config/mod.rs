@@ -153,6 +153,36 @@ pub enum DataSource {
     BreastCancer,
     /// 10,568 rated movie-review sentences as TF-IDF bags of words (bundled).
     MovieReviews,
+    /// A directory in the IMDB `aclImdb` layout (`path`): train from `train/{pos,neg}`, eval
+    /// from `test/{pos,neg}`, files `ID_RATING.txt`; `eval_fraction` is ignored (the test split
+    /// exists) and `limit` caps each split after a seeded shuffle.
+    Imdb,
+    /// A CSV file (`path`) with a header, a text column (`text_column`) and a class column
+    /// (`label`); split like `movie_reviews`.
+    TextCsv,
+}
+
+/// How texts become features (movie_reviews, imdb, text_csv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TextEncoding {
+    /// One row of `max_vocab` TF-IDF weights per text (unit L2 norm).
+    #[default]
+    Tfidf,
+    /// `max_len` token ids per text, stored as `f64`: 0 = padding (at the end), 1 = unknown
+    /// word, word `i` of the vocabulary = `i + 2`; longer texts keep their first `max_len`
+    /// tokens.
+    Tokens,
+}
+
+impl DataSource {
+    /// Sources made of texts, which `data.encoding` applies to.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            DataSource::MovieReviews | DataSource::Imdb | DataSource::TextCsv
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,20 +197,29 @@ pub struct DataConfig {
     pub classes: usize,
     /// Hidden width of the random teacher network.
     pub teacher_width: usize,
-    /// CSV file (csv); relative paths are taken from the config's folder.
+    /// CSV file (csv, text_csv) or `aclImdb` directory (imdb); relative paths are taken from
+    /// the config's folder.
     pub path: Option<PathBuf>,
-    /// Name of the CSV class column (csv).
+    /// Name of the CSV class column (csv, text_csv).
     pub label: String,
+    /// Name of the CSV text column (text_csv).
+    pub text_column: String,
     /// Fraction held out for evaluation; 0 evaluates on the training set (the article's choice).
     pub eval_fraction: f64,
     /// Standardise features with the training split's mean and sd (csv, breast_cancer).
     pub standardize: bool,
-    /// Vocabulary size cap (movie_reviews).
+    /// Vocabulary size cap (movie_reviews, imdb, text_csv).
     pub max_vocab: usize,
-    /// Minimum training-split count for a word to enter the vocabulary (movie_reviews).
+    /// Minimum training-split count for a word to enter the vocabulary (movie_reviews, imdb,
+    /// text_csv).
     pub min_count: usize,
-    /// Use only the first N examples after shuffling (0 = all); handy for quick runs.
+    /// Use only the first N examples after shuffling (0 = all); handy for quick runs. For imdb
+    /// it caps the train and the test split each.
     pub limit: usize,
+    /// Text features (movie_reviews, imdb, text_csv): `tfidf` rows or `tokens` id sequences.
+    pub encoding: TextEncoding,
+    /// Token ids per text when `encoding = "tokens"` (truncated or padded to this length).
+    pub max_len: usize,
 }
 
 impl Default for DataConfig {
@@ -193,11 +232,14 @@ impl Default for DataConfig {
             teacher_width: 32,
             path: None,
             label: "label".into(),
+            text_column: "text".into(),
             eval_fraction: 0.2,
             standardize: true,
             max_vocab: 1000,
             min_count: 2,
             limit: 0,
+            encoding: TextEncoding::Tfidf,
+            max_len: 64,
         }
     }
 }
@@ -522,11 +564,55 @@ impl Config {
                 return bad("data.teacher_width", "is 0, must be at least 1");
             }
         }
-        if d.source == DataSource::Csv && d.path.is_none() {
-            return bad(
-                "data.path",
-                "is required when data.source = \"csv\" (path to a CSV file with a header)",
-            );
+        if d.path.is_none() {
+            let what = match d.source {
+                DataSource::Csv => Some(("csv", "a CSV file with a header")),
+                DataSource::TextCsv => Some((
+                    "text_csv",
+                    "a CSV file with a header holding a text and a label column",
+                )),
+                DataSource::Imdb => Some((
+                    "imdb",
+                    "the aclImdb directory holding train/pos, train/neg, test/pos, test/neg",
+                )),
+                _ => None,
+            };
+            if let Some((source, file)) = what {
+                return bad(
+                    "data.path",
+                    format!("is required when data.source = \"{source}\" (path to {file})"),
+                );
+            }
+        }
+        if d.source == DataSource::TextCsv {
+            if d.text_column.trim().is_empty() {
+                return bad(
+                    "data.text_column",
+                    "must not be empty (the CSV's text column)",
+                );
+            }
+            if d.text_column == d.label {
+                return bad(
+                    "data.text_column",
+                    format!(
+                        "is `{}`, the same column as data.label: name the text and the class \
+                         columns apart",
+                        d.text_column
+                    ),
+                );
+            }
+        }
+        if d.encoding == TextEncoding::Tokens {
+            if !d.source.is_text() {
+                return bad(
+                    "data.encoding",
+                    "\"tokens\" needs a text source (movie_reviews, imdb or text_csv); use \
+                     \"tfidf\" or remove the key",
+                );
+            }
+            if d.max_len == 0 {
+                return bad("data.max_len", "is 0, must be at least 1");
+            }
         }
         if !(0.0..1.0).contains(&d.eval_fraction) || d.eval_fraction.is_nan() {
             return bad(
@@ -733,18 +819,23 @@ replicates = 1     # run the pair with seeds seed, seed+1, ...; 2+ give mean ± 
 significance = 0.05        # level of the paired tests behind each verdict
 
 [data]
-source = "synthetic"   # synthetic | teacher | csv | breast_cancer | movie_reviews
+source = "synthetic"   # synthetic | teacher | csv | breast_cancer | movie_reviews | imdb | text_csv
 samples = {samples}          # synthetic, teacher: examples drawn
 features = {features}          # synthetic, teacher: x ~ N(0, 1) in this many dimensions
 classes = {classes}            # synthetic, teacher
 teacher_width = {tw}     # teacher: hidden width of the random labelling network
-# path = "table.csv"   # csv: file with a header row (relative to this config)
-label = "{label}"        # csv: name of the class column
+# path = "table.csv"   # csv, text_csv: file with a header row; imdb: the aclImdb folder
+                       # (relative to this config)
+label = "{label}"        # csv, text_csv: name of the class column
+text_column = "{tc}"   # text_csv: name of the text column
 eval_fraction = {ef}   # held out for evaluation; 0 = evaluate on the training set
+                       # (imdb: ignored, eval is the test/ split)
 standardize = true     # csv, breast_cancer: z-score with training-split statistics
-max_vocab = {mv}       # movie_reviews: vocabulary size cap
-min_count = {mc}         # movie_reviews: minimum word count in the training split
-limit = 0              # use only the first N shuffled examples (0 = all)
+max_vocab = {mv}       # movie_reviews, imdb, text_csv: vocabulary size cap
+min_count = {mc}         # movie_reviews, imdb, text_csv: minimum word count in the training split
+limit = 0              # use only the first N shuffled examples (0 = all; imdb: per split)
+encoding = "tfidf"     # movie_reviews, imdb, text_csv: tfidf | tokens (max_len ids per text)
+max_len = {ml}          # tokens: ids per text (0 = pad, 1 = unknown word, word i = i + 2)
 
 [model]
 kind = "mlp"
@@ -806,6 +897,8 @@ finetune_epochs = 0        # train after pruning with the mask held (0 = no fine
         ef = d.data.eval_fraction,
         mv = d.data.max_vocab,
         mc = d.data.min_count,
+        tc = d.data.text_column,
+        ml = d.data.max_len,
         width = d.model.width,
         depth = d.model.depth,
         alpha = d.model.alpha,

@@ -1,6 +1,8 @@
 //! Datasets of `f64` features and class labels, split into train and eval by the seed.
 
+mod imdb;
 mod text;
+mod text_csv;
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +11,14 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataConfig, DataSource};
+use crate::config::{DataConfig, DataSource, TextEncoding};
 use crate::rng::{stream, Stream};
 
-pub use text::{tokenize, TfIdf, Vocabulary};
+pub use imdb::{
+    load_imdb_split, parse_imdb_name, ImdbReview, ImdbSplit, SkipCounts, IMDB_CLASSES, IMDB_LAYOUT,
+};
+pub use text::{strip_html_breaks, tokenize, TfIdf, Vocabulary, FIRST_WORD_ID, OOV_ID, PAD_ID};
+pub use text_csv::{parse_text_csv, TextTable};
 
 const BREAST_CANCER_CSV: &str = include_str!("../../data/breast_cancer/breast_cancer.csv");
 const MOVIE_REVIEWS_TXT: &str =
@@ -31,6 +37,9 @@ pub enum DataError {
         line: usize,
         message: String,
     },
+    /// A file or folder that is missing or not what the source expects.
+    #[error("{path}: {message}")]
+    Layout { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -105,6 +114,14 @@ pub struct DataSummary {
     pub train_class_counts: Vec<usize>,
     /// True when the evaluation split is the training set (`eval_fraction = 0`).
     pub eval_is_train: bool,
+    /// Distinct token ids when `data.encoding = "tokens"`: vocabulary + 2 (0 = padding,
+    /// 1 = unknown word); the rows of a model's embedding table. `features` is then
+    /// `data.max_len`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
+    /// Files left out while reading (imdb; train and test together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkipCounts>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,9 +156,88 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Split, DataError> {
         }
         DataSource::MovieReviews => {
             let reviews = movie_reviews()?;
-            split_text(reviews, cfg, seed)
+            let (train_idx, eval_idx) = split_indices(reviews.len(), cfg, seed);
+            let pick = |idx: &[usize]| Texts {
+                texts: idx.iter().map(|&i| reviews[i].text.as_str()).collect(),
+                y: idx.iter().map(|&i| reviews[i].label).collect(),
+            };
+            let names = IMDB_CLASSES.map(String::from);
+            text_split(cfg, &names, pick(&train_idx), pick(&eval_idx), None)
+        }
+        DataSource::TextCsv => {
+            let path = required_path(cfg, "text_csv")?;
+            let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let src = utf8(bytes, path)?;
+            let table = parse_text_csv(
+                &src,
+                &path.display().to_string(),
+                &cfg.text_column,
+                &cfg.label,
+            )?;
+            let (train_idx, eval_idx) = split_indices(table.len(), cfg, seed);
+            let pick = |idx: &[usize]| Texts {
+                texts: idx.iter().map(|&i| table.texts[i].as_str()).collect(),
+                y: idx.iter().map(|&i| table.y[i]).collect(),
+            };
+            text_split(
+                cfg,
+                &table.class_names,
+                pick(&train_idx),
+                pick(&eval_idx),
+                None,
+            )
+        }
+        DataSource::Imdb => {
+            let root = required_path(cfg, "imdb")?;
+            let train = load_imdb_split(root, "train")?;
+            let test = load_imdb_split(root, "test")?;
+            let mut skipped = train.skipped;
+            skipped.add(&test.skipped);
+            // one stream for both shuffles: the train order, then the test order
+            let mut rng = stream(seed, Stream::Split);
+            let train = shuffled_reviews(&train.reviews, cfg.limit, &mut rng);
+            let eval = shuffled_reviews(&test.reviews, cfg.limit, &mut rng);
+            let names = IMDB_CLASSES.map(String::from);
+            text_split(cfg, &names, train, eval, Some(skipped))
         }
     }
+}
+
+/// The reviews in a seeded random order, the first `limit` of them (0 = all).
+fn shuffled_reviews<'a>(reviews: &'a [ImdbReview], limit: usize, rng: &mut impl Rng) -> Texts<'a> {
+    let mut idx: Vec<usize> = (0..reviews.len()).collect();
+    idx.shuffle(rng);
+    if limit > 0 {
+        idx.truncate(limit);
+    }
+    Texts {
+        texts: idx.iter().map(|&i| reviews[i].text.as_str()).collect(),
+        y: idx.iter().map(|&i| reviews[i].label).collect(),
+    }
+}
+
+fn required_path<'a>(cfg: &'a DataConfig, source: &str) -> Result<&'a Path, DataError> {
+    cfg.path.as_deref().ok_or_else(|| {
+        DataError::Invalid(format!(
+            "data.path is required for data.source = \"{source}\"; set it in [data]"
+        ))
+    })
+}
+
+/// The file's text, or an error naming the line of its first byte that is not UTF-8.
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String, DataError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        DataError::Parse {
+            path: path.display().to_string(),
+            line,
+            message: format!("byte {at} is not UTF-8; save the file as UTF-8 text"),
+        }
+    })
 }
 
 fn synthetic(cfg: &DataConfig, seed: u64) -> Dataset {
@@ -455,6 +551,8 @@ fn finish(
         eval_samples: eval.len(),
         train_class_counts: train.class_counts(),
         eval_is_train,
+        vocab_size: None,
+        skipped: None,
     };
     Ok(Split {
         train,
@@ -486,37 +584,67 @@ fn column_stats(ds: &Dataset) -> (Vec<f64>, Vec<f64>) {
     (mean, sd)
 }
 
-fn split_text(reviews: Vec<Review>, cfg: &DataConfig, seed: u64) -> Result<Split, DataError> {
-    let (train_idx, eval_idx) = split_indices(reviews.len(), cfg, seed);
-    let tokens: Vec<Vec<String>> = reviews.iter().map(|r| tokenize(&r.text)).collect();
-    let train_tokens: Vec<&[String]> = train_idx.iter().map(|&i| tokens[i].as_slice()).collect();
-    let vocab = Vocabulary::build(&train_tokens, cfg.max_vocab, cfg.min_count);
+/// One tokenized text -> one feature row.
+type Encoder<'a> = Box<dyn Fn(&[String]) -> Vec<f64> + 'a>;
+
+/// Texts and their labels, before encoding.
+struct Texts<'a> {
+    texts: Vec<&'a str>,
+    y: Vec<usize>,
+}
+
+/// Tokenizes, builds the vocabulary on the training texts and encodes both splits as
+/// `data.encoding` says (TF-IDF rows or token ids; never standardised). An empty `eval`
+/// means evaluating on the training set.
+fn text_split(
+    cfg: &DataConfig,
+    class_names: &[String],
+    train: Texts,
+    eval: Texts,
+    skipped: Option<SkipCounts>,
+) -> Result<Split, DataError> {
+    let train_docs = || train.texts.iter().map(|t| tokenize(t));
+    let vocab = Vocabulary::build_from(train_docs(), cfg.max_vocab, cfg.min_count);
     if vocab.is_empty() {
         return Err(DataError::Invalid(format!(
             "no word occurs {} times in the training split; lower data.min_count",
             cfg.min_count
         )));
     }
-    let tfidf = TfIdf::fit(&vocab, &train_tokens);
-    let class_names = vec!["negative".to_string(), "positive".to_string()];
-    let make = |idx: &[usize]| Dataset {
-        x: idx
-            .iter()
-            .flat_map(|&i| tfidf.transform(&vocab, &tokens[i]))
-            .collect(),
-        y: idx.iter().map(|&i| reviews[i].label).collect(),
-        features: vocab.len(),
-        classes: 2,
-        class_names: class_names.clone(),
+    let vocab = &vocab;
+    let (features, encode): (usize, Encoder) = match cfg.encoding {
+        TextEncoding::Tfidf => {
+            let tfidf = TfIdf::fit_from(vocab, train_docs());
+            (
+                vocab.len(),
+                Box::new(move |doc| tfidf.transform(vocab, doc)),
+            )
+        }
+        TextEncoding::Tokens => (
+            cfg.max_len,
+            Box::new(move |doc| vocab.encode_tokens(doc, cfg.max_len)),
+        ),
     };
-    let train = make(&train_idx);
-    let eval_is_train = eval_idx.is_empty();
+    let make = |t: &Texts| Dataset {
+        x: t.texts.iter().flat_map(|s| encode(&tokenize(s))).collect(),
+        y: t.y.clone(),
+        features,
+        classes: class_names.len(),
+        class_names: class_names.to_vec(),
+    };
+    let train = make(&train);
+    let eval_is_train = eval.y.is_empty();
     let eval = if eval_is_train {
         train.clone()
     } else {
-        make(&eval_idx)
+        make(&eval)
     };
-    finish(cfg, train, eval, eval_is_train)
+    let mut split = finish(cfg, train, eval, eval_is_train)?;
+    if cfg.encoding == TextEncoding::Tokens {
+        split.summary.vocab_size = Some(vocab.token_vocab_size());
+    }
+    split.summary.skipped = skipped;
+    Ok(split)
 }
 
 /// Path of a bundled data file inside the repository (for documentation and notices).
