@@ -22,7 +22,7 @@ fn article() -> Config {
 fn dense_article(c: &mut Criterion) {
     let cfg = article();
     let split = data::load(&cfg.data, cfg.seed).unwrap();
-    let spec = experiment::model_spec(&cfg, split.train.features, split.train.classes);
+    let spec = experiment::model_spec(&cfg, &split.summary);
     let mut g = c.benchmark_group("article_682");
     g.sample_size(20);
     for v in Variant::BOTH {
@@ -83,6 +83,8 @@ fn hvp_large(c: &mut Criterion) {
         classes: 10,
         activation: Activation::Relu,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     };
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -130,6 +130,8 @@ fn network_head_block_is_softmax_regression_on_hidden_features() {
             classes: 3,
             activation: Activation::Tanh,
             alpha: 0.5,
+            learned_alpha: false,
+            transformer: None,
         };
         let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(11));
         let n = 30;
@@ -178,6 +180,8 @@ fn hessian_is_symmetric_and_eigenvalues_match_its_trace() {
         classes: 2,
         activation: Activation::Relu,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     };
     let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(2));
     let x: Vec<f64> = (0..60)
@@ -250,6 +254,8 @@ fn dense_refuses_models_over_the_limit_and_says_what_to_do() {
         classes: 2,
         activation: Activation::Relu,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     };
     let net = Network::new(&spec, Variant::Plain);
     let theta = vec![0.0; 682];

@@ -212,6 +212,8 @@ fn network() -> (Network, resprune::model::PreparedBatch, Vec<f64>) {
         classes: 3,
         activation: Activation::Tanh,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     };
     let net = Network::new(&spec, Variant::Residual);
     let examples = 48;

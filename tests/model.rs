@@ -13,6 +13,8 @@ fn spec(act: Activation, depth: usize) -> ModelSpec {
         classes: 3,
         activation: act,
         alpha: 0.7,
+        learned_alpha: false,
+        transformer: None,
     }
 }
 
@@ -33,6 +35,8 @@ fn article_model_has_682_parameters_in_pytorch_order() {
         classes: 2,
         activation: Activation::Relu,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     };
     let l = s.layout();
     assert_eq!(l.len, 682);

@@ -14,6 +14,8 @@ fn spec() -> ModelSpec {
         classes: 3,
         activation: Activation::Tanh,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     }
 }
 

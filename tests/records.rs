@@ -376,8 +376,8 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
     let weights = weights.expect("a complete run has weights");
     let path = record::free_path(&rec, dir.path());
     let contents = resprune::cli::checkpoint_contents(&rec, weights.clone()).unwrap();
-    let layout = checkpoint::layout_of(&rec);
-    rec.checkpoint = Some(checkpoint::write(&path, &layout, &contents).unwrap());
+    let spec = checkpoint::spec_of(&rec);
+    rec.checkpoint = Some(checkpoint::write(&path, &spec, &contents).unwrap());
     record::save_as(&rec, &path).unwrap();
 
     let cp = rec.checkpoint.as_ref().unwrap();

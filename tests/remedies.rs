@@ -19,6 +19,8 @@ fn spec() -> ModelSpec {
         classes: 2,
         activation: Activation::Tanh,
         alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
     }
 }
 
@@ -63,7 +65,7 @@ fn obd_saliency_is_half_h_ii_theta_squared_on_a_real_hessian() {
         &cfg,
         0.3,
     );
-    let elig = prune::eligible(net.layout(), false);
+    let elig = prune::eligible(net.layout(), false, false);
     let cut = (0..theta.len())
         .filter(|&i| elig[i] && !m.keep[i])
         .map(|i| sal[i])
@@ -84,7 +86,7 @@ fn curvature_gate_excludes_exactly_the_parameters_at_or_above_the_layer_quantile
     let n = layout.len;
     // a made-up diagonal: H_ii = i, so within each layer the order is the index order
     let diag: Vec<f64> = (0..n).map(|i| i as f64).collect();
-    let elig = prune::eligible(&layout, false);
+    let elig = prune::eligible(&layout, false, false);
     let pass = curvature_gate(&layout, &elig, &diag, 0.5);
     for t in layout
         .tensors

@@ -13,6 +13,8 @@ fn net() -> Network {
             classes: 2,
             activation: Activation::Relu,
             alpha: 1.0,
+            learned_alpha: false,
+            transformer: None,
         },
         Variant::Residual,
     )
@@ -85,7 +87,8 @@ fn l1_applies_to_weights_only() {
     for t in &n.layout().tensors {
         let want = match t.kind {
             resprune::model::ParamKind::Weight => -1.5,
-            resprune::model::ParamKind::Bias => -2.0,
+            // an MLP has only weights and biases
+            _ => -2.0,
         };
         assert!(t.range().all(|i| theta[i] == want), "{}", t.name);
     }

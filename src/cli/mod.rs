@@ -129,8 +129,8 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
             Some(w) => {
                 // the weights first: a record never names a file that is not there
                 let contents = checkpoint_contents(&rec, w)?;
-                let layout = checkpoint::layout_of(&rec);
-                rec.checkpoint = Some(checkpoint::write(&path, &layout, &contents)?);
+                let spec = checkpoint::spec_of(&rec);
+                rec.checkpoint = Some(checkpoint::write(&path, &spec, &contents)?);
             }
             None => eprintln!("note: the run did not complete; no weights saved"),
         }
@@ -157,10 +157,10 @@ pub fn checkpoint_contents(
     rec: &Record,
     weights: experiment::PairWeights,
 ) -> Result<Vec<checkpoint::VariantWeights>> {
-    let layout = checkpoint::layout_of(rec);
     let experiment::PairWeights { thetas, diagonals } = weights;
     let mut out = Vec::new();
     for (k, (v, theta)) in Variant::BOTH.into_iter().zip(thetas).enumerate() {
+        let layout = checkpoint::layout_of(rec, v);
         let diag = diagonals.get(k).and_then(|d| d.as_deref());
         let mut pruned = Vec::new();
         for row in &rec.variant(v).pruning {

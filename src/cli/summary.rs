@@ -46,17 +46,27 @@ pub fn render(r: &Record) -> String {
     let c = &r.config;
     let _ = writeln!(
         s,
-        "{}: residual vs plain MLP, {} parameters ({} -> {} x{} -> {}, {:?}, alpha {}), seed {}",
+        "{}: residual vs plain {}, {} parameters ({} -> {} x{} -> {}, {:?}, alpha {}), seed {}",
         c.name,
+        r.model.kind,
         r.model.params,
         r.model.inputs,
         r.model.width,
         r.model.depth,
         r.model.classes,
         r.model.activation,
-        r.model.alpha,
+        r.model.alpha_label(),
         c.seed
     );
+    if !r.residual.learned_alpha.is_empty() {
+        let a: Vec<String> = r
+            .residual
+            .learned_alpha
+            .iter()
+            .map(|a| format!("{a:.4}"))
+            .collect();
+        let _ = writeln!(s, "learned alpha after training: {}", a.join(", "));
+    }
     let _ = writeln!(
         s,
         "data {:?}: {} train / {} eval{}; {} epochs; status {}; {:.2} s",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Activation;
+use crate::model::{Activation, ModelSpec, TransformerShape};
 use crate::tomlpos;
 
 /// A config that could not be read or is not valid, located in its file.
@@ -249,6 +249,79 @@ impl Default for DataConfig {
 pub enum ModelKind {
     #[default]
     Mlp,
+    /// Pre-LayerNorm transformer encoder over token ids (needs `data.encoding = "tokens"`).
+    Transformer,
+}
+
+/// The residual branch scale: a number, or `"learned"` (one trainable scalar per block,
+/// starting at 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Alpha {
+    Fixed(f64),
+    Learned,
+}
+
+impl Alpha {
+    /// The fixed value, or the learned scales' starting value.
+    pub fn initial(self) -> f64 {
+        match self {
+            Alpha::Fixed(a) => a,
+            Alpha::Learned => 1.0,
+        }
+    }
+
+    pub fn is_learned(self) -> bool {
+        self == Alpha::Learned
+    }
+}
+
+impl std::fmt::Display for Alpha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Alpha::Fixed(a) => write!(f, "{a}"),
+            Alpha::Learned => f.write_str("learned"),
+        }
+    }
+}
+
+impl Serialize for Alpha {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Alpha::Fixed(a) => s.serialize_f64(*a),
+            Alpha::Learned => s.serialize_str("learned"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Alpha {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Alpha;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number (e.g. 1.0) or \"learned\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Alpha, E> {
+                Ok(Alpha::Fixed(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Alpha, E> {
+                Ok(Alpha::Fixed(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Alpha, E> {
+                Ok(Alpha::Fixed(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Alpha, E> {
+                if v == "learned" {
+                    Ok(Alpha::Learned)
+                } else {
+                    Err(E::custom(format!(
+                        "`{v}` is not an alpha: write a number (e.g. 1.0) or \"learned\""
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,12 +333,28 @@ pub struct ModelConfig {
     /// Number of `width -> width` blocks (each wrapped in the skip for the residual variant).
     pub depth: usize,
     pub activation: Activation,
-    /// Residual branch scale: `h + alpha * F(h)`.
-    pub alpha: f64,
+    /// Residual branch scale: `h + alpha * F(h)`; `"learned"` trains one scale per block
+    /// (starting at 1) with the other parameters.
+    pub alpha: Alpha,
     /// Also train, measure and prune the residual model at each of these `alpha` values
     /// (e.g. `[0, 0.25, 0.5, 1]`: from identity blocks to the full residual).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alpha_sweep: Vec<f64>,
+    /// Attention heads (transformer); `width` must be a multiple.
+    pub heads: usize,
+    /// Hidden width of each block's MLP (transformer); 0 means 4 x `width`.
+    pub ff: usize,
+}
+
+impl ModelConfig {
+    /// The transformer's MLP width with the default resolved.
+    pub fn ff_width(&self) -> usize {
+        if self.ff == 0 {
+            4 * self.width
+        } else {
+            self.ff
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -275,8 +364,10 @@ impl Default for ModelConfig {
             width: 20,
             depth: 1,
             activation: Activation::Relu,
-            alpha: 1.0,
+            alpha: Alpha::Fixed(1.0),
             alpha_sweep: Vec::new(),
+            heads: 2,
+            ff: 0,
         }
     }
 }
@@ -445,6 +536,8 @@ pub struct PruneConfig {
     pub scope: PruneScope,
     /// Prune biases too (the article does); otherwise weights only.
     pub include_bias: bool,
+    /// Prune the transformer's token and position embeddings too.
+    pub include_embeddings: bool,
     /// Fractions of the eligible parameters set to zero, each in (0, 1).
     pub ratios: Vec<f64>,
     /// `curvature_gated`: a parameter is eligible when its `H_ii` is below this quantile of
@@ -464,6 +557,7 @@ impl Default for PruneConfig {
             methods: vec![PruneMethod::Magnitude],
             scope: PruneScope::Global,
             include_bias: false,
+            include_embeddings: false,
             ratios: vec![0.1, 0.2, 0.3, 0.4, 0.5],
             curvature_quantile: 0.5,
             diagonal_samples: 100,
@@ -630,11 +724,28 @@ impl Config {
         if m.width == 0 {
             return bad("model.width", "is 0, must be at least 1");
         }
-        if !m.alpha.is_finite() {
-            return bad("model.alpha", "must be a finite number");
+        if !m.alpha.initial().is_finite() {
+            return bad("model.alpha", "must be a finite number or \"learned\"");
         }
         if m.alpha_sweep.iter().any(|a| !a.is_finite()) {
             return bad("model.alpha_sweep", "every alpha must be a finite number");
+        }
+        if m.kind == ModelKind::Transformer {
+            if m.heads == 0 || !m.width.is_multiple_of(m.heads) {
+                return bad(
+                    "model.heads",
+                    format!(
+                        "is {}, must be at least 1 and divide model.width = {}",
+                        m.heads, m.width
+                    ),
+                );
+            }
+            if m.alpha.is_learned() {
+                return bad(
+                    "model.alpha",
+                    "\"learned\" is for the MLP; give the transformer a number (e.g. 1.0)",
+                );
+            }
         }
         let t = &self.train;
         if !finite_pos(t.lr) {
@@ -765,6 +876,28 @@ impl Config {
         Ok(())
     }
 
+    /// The model this config describes, given the data's shape: `features` inputs (token
+    /// positions for the transformer), `classes`, and the token vocabulary when the data is
+    /// token ids.
+    pub fn model_spec(&self, features: usize, classes: usize, vocab: Option<usize>) -> ModelSpec {
+        let m = &self.model;
+        ModelSpec {
+            inputs: features,
+            width: m.width,
+            depth: m.depth,
+            classes,
+            activation: m.activation,
+            alpha: m.alpha.initial(),
+            learned_alpha: m.alpha.is_learned(),
+            transformer: (m.kind == ModelKind::Transformer).then(|| TransformerShape {
+                vocab: vocab.unwrap_or(0),
+                max_len: features,
+                heads: m.heads,
+                ff: m.ff_width(),
+            }),
+        }
+    }
+
     /// The seeds of the replicates: `seeds` when given, else `seed, seed + 1, ...`.
     pub fn seed_list(&self) -> Vec<u64> {
         if self.seeds.is_empty() {
@@ -881,6 +1014,7 @@ check_batch = false    # also the top eigenvalue on a second disjoint batch (nee
 methods = ["magnitude"]    # any of "magnitude", "obd", "curvature_gated"
 scope = "global"       # global | layer
 include_bias = false   # the article prunes biases too
+include_embeddings = false   # transformer: prune token/position embeddings too
 ratios = [{ratios}]
 curvature_quantile = 0.5   # curvature_gated: eligible when H_ii is below this quantile of its layer
 diagonal_samples = 100     # Hutchinson probes for diag(H) above hessian.dense_limit

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::config::{Config, DeviceChoice, HessianMethod, PruneMethod, TrainConfig};
 use crate::curvature::{self, BatchLoss, FdHvp, SpectrumStats};
 use crate::data::{self, DataSummary};
-use crate::model::{Backend, ModelSpec, Network, PreparedBatch, Variant};
+use crate::model::{Backend, ModelSpec, Network, ParamKind, PreparedBatch, Variant};
 use crate::prune::{self, PruneRow};
 use crate::record::{
     AlphaPoint, LayerInfo, Machine, ModelSummary, Record, Replicate, ReplicateSummary, RowSummary,
@@ -120,37 +120,34 @@ pub fn now_utc() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
-/// The model spec a config describes, given the data's shape.
-pub fn model_spec(cfg: &Config, inputs: usize, classes: usize) -> ModelSpec {
-    ModelSpec {
-        inputs,
-        width: cfg.model.width,
-        depth: cfg.model.depth,
-        classes,
-        activation: cfg.model.activation,
-        alpha: cfg.model.alpha,
-    }
+/// The model spec a config describes, given the data it will see.
+pub fn model_spec(cfg: &Config, data: &data::DataSummary) -> ModelSpec {
+    cfg.model_spec(data.features, data.classes, data.vocab_size)
 }
 
 fn model_summary(spec: &ModelSpec) -> ModelSummary {
     let layout = spec.layout();
-    let layers = spec
-        .linears()
+    let layers = layout
+        .layers()
         .into_iter()
-        .map(|(name, i, o)| LayerInfo {
-            skip: name.starts_with("blocks."),
-            params: layout
-                .tensors
+        .map(|name| {
+            let tensors: Vec<_> = layout.tensors.iter().filter(|t| t.layer == name).collect();
+            let shape = tensors
                 .iter()
-                .filter(|t| t.layer == name)
-                .map(|t| t.len)
-                .sum(),
-            shape: vec![o, i],
-            name,
+                .find(|t| matches!(t.kind, ParamKind::Weight | ParamKind::Embedding))
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            LayerInfo {
+                skip: name.starts_with("blocks."),
+                params: tensors.iter().map(|t| t.len).sum(),
+                shape,
+                name,
+            }
         })
         .collect();
+    let t = spec.transformer.as_ref();
     ModelSummary {
-        kind: "mlp".into(),
+        kind: if t.is_some() { "transformer" } else { "mlp" }.into(),
         params: layout.len,
         inputs: spec.inputs,
         width: spec.width,
@@ -158,8 +155,25 @@ fn model_summary(spec: &ModelSpec) -> ModelSummary {
         classes: spec.classes,
         activation: spec.activation,
         alpha: spec.alpha,
+        learned_alpha: spec.learned_alpha,
+        heads: t.map(|t| t.heads),
+        ff: t.map(|t| t.ff),
+        vocab: t.map(|t| t.vocab),
         layers,
     }
+}
+
+/// Each layer's name and its (contiguous) range in `theta`.
+fn layer_ranges(layout: &crate::model::ParamLayout) -> Vec<(String, std::ops::Range<usize>)> {
+    layout
+        .layers()
+        .into_iter()
+        .map(|l| {
+            let ts: Vec<_> = layout.tensors.iter().filter(|t| t.layer == l).collect();
+            let r = ts[0].offset..ts.last().map_or(0, |t| t.range().end);
+            (l, r)
+        })
+        .collect()
 }
 
 /// The initial `theta` shared by both members of the pair.
@@ -327,7 +341,7 @@ fn run_pair(
     let split = data::load(&cfg.data, seed)?;
     timings.data_s = t.elapsed().as_secs_f64();
 
-    let spec = model_spec(cfg, split.train.features, split.train.classes);
+    let spec = model_spec(cfg, &split.summary);
     let theta0 = initial_theta(seed, &spec);
     // the pair, then one residual model per `model.alpha_sweep` value, all from theta0
     let mut nets = vec![
@@ -335,8 +349,10 @@ fn run_pair(
         Network::on(&spec, Variant::Plain, backend.clone()),
     ];
     for &alpha in &cfg.model.alpha_sweep {
+        // a sweep point is a fixed scale, even when the pair's residual learns its own
         let s = ModelSpec {
             alpha,
+            learned_alpha: false,
             ..spec.clone()
         };
         nets.push(Network::on(&s, Variant::Residual, backend.clone()));
@@ -387,7 +403,10 @@ fn run_pair(
 
     // --- train: both from theta0, same batch order
     let t = Instant::now();
-    let mut thetas = vec![theta0; nets.len()];
+    let mut thetas: Vec<Vec<f64>> = nets
+        .iter()
+        .map(|n| n.spec().theta_for(n.variant(), &theta0))
+        .collect();
     let eval_sets: Vec<PreparedBatch> = nets
         .iter()
         .map(|n| n.prepare(&split.eval.x, &split.eval.y))
@@ -424,6 +443,13 @@ fn run_pair(
         )
         .map_err(ExperimentError::Train)?;
         results[k].history = trained.history;
+        results[k].learned_alpha = net
+            .layout()
+            .tensors
+            .iter()
+            .filter(|t| t.kind == ParamKind::Scale)
+            .map(|t| theta[t.offset])
+            .collect();
         if trained.cancelled {
             timings.train_s = t.elapsed().as_secs_f64();
             return stop(out, results, timings);
@@ -447,18 +473,6 @@ fn run_pair(
         Some(split.train.select(&(n..2 * n).collect::<Vec<_>>()))
     } else {
         None
-    };
-    let layers: Vec<(String, std::ops::Range<usize>)> = {
-        let layout = spec.layout();
-        layout
-            .layers()
-            .into_iter()
-            .map(|l| {
-                let ts: Vec<_> = layout.tensors.iter().filter(|t| t.layer == l).collect();
-                let r = ts[0].offset..ts.last().map_or(0, |t| t.range().end);
-                (l, r)
-            })
-            .collect()
     };
     let needs_diag = cfg
         .prune
@@ -498,7 +512,7 @@ fn run_pair(
         let opts = curvature::SpectrumOptions {
             cfg: &cfg.hessian,
             seed,
-            layers: layers.clone(),
+            layers: layer_ranges(net.layout()),
             check: check_batch.as_ref(),
         };
         match curvature::spectrum(net, theta, &batch, &opts, cancel, &progress) {

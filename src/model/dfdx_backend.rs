@@ -8,6 +8,7 @@
 
 use dfdx::prelude::*;
 
+use super::transformer::{self, TokenBatch};
 use super::{Activation, Eval, ModelSpec, ParamLayout, Variant};
 
 type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
@@ -48,9 +49,16 @@ impl Backend {
     }
 }
 
+/// The model's input: features `(features, n)` for the MLP, token ids for the transformer.
+#[derive(Clone, Debug)]
+enum Input<D: Device<f64>> {
+    Features(Mat<D, NoneTape>),
+    Tokens(TokenBatch<D>),
+}
+
 #[derive(Clone, Debug)]
 struct OnDevice<D: Device<f64>> {
-    xt: Mat<D, NoneTape>,
+    input: Input<D>,
     onehot: Mat<D, NoneTape>,
 }
 
@@ -99,7 +107,7 @@ impl Network {
 
     pub fn on(spec: &ModelSpec, variant: Variant, backend: Backend) -> Self {
         Network {
-            layout: spec.layout(),
+            layout: spec.layout_for(variant),
             spec: spec.clone(),
             variant,
             backend,
@@ -127,14 +135,31 @@ impl Network {
     }
 
     /// Copies `n` rows of `x` (row-major, `inputs` columns) and their labels onto the device.
+    /// For the transformer each row holds `max_len` token ids (as `f64`, 0 = padding).
     pub fn prepare(&self, x: &[f64], y: &[usize]) -> PreparedBatch {
         let d = self.spec.inputs;
         let n = y.len();
         assert_eq!(x.len(), n * d, "x must hold n rows of {d} features");
-        let mut xt = vec![0.0; n * d];
-        for i in 0..n {
-            for j in 0..d {
-                xt[j * n + i] = x[i * d + j];
+        let tokens = self.spec.transformer.map(|t| {
+            x.iter()
+                .map(|&v| {
+                    let id = v as usize;
+                    assert!(
+                        v >= 0.0 && v.fract() == 0.0 && id < t.vocab,
+                        "token id {v} is not an integer in 0..{}",
+                        t.vocab
+                    );
+                    id
+                })
+                .collect::<Vec<usize>>()
+        });
+        let mut xt = Vec::new();
+        if tokens.is_none() {
+            xt = vec![0.0; n * d];
+            for i in 0..n {
+                for j in 0..d {
+                    xt[j * n + i] = x[i * d + j];
+                }
             }
         }
         let k = self.spec.classes;
@@ -146,20 +171,22 @@ impl Network {
         fn put<D: Device<f64>>(
             dev: &D,
             xt: Vec<f64>,
+            tokens: Option<Vec<usize>>,
             oh: Vec<f64>,
-            d: usize,
-            n: usize,
-            k: usize,
+            (d, n, k): (usize, usize, usize),
         ) -> OnDevice<D> {
             OnDevice {
-                xt: dev.tensor_from_vec(xt, (d, n)),
+                input: match tokens {
+                    Some(ids) => Input::Tokens(TokenBatch::new(dev, ids, n, d)),
+                    None => Input::Features(dev.tensor_from_vec(xt, (d, n))),
+                },
                 onehot: dev.tensor_from_vec(oh, (k, n)),
             }
         }
         let data = match &self.backend {
-            Backend::Cpu(dev) => BatchData::Cpu(put(dev, xt, onehot, d, n, k)),
+            Backend::Cpu(dev) => BatchData::Cpu(put(dev, xt, tokens, onehot, (d, n, k))),
             #[cfg(feature = "cuda")]
-            Backend::Cuda(dev, _) => BatchData::Cuda(put(dev, xt, onehot, d, n, k)),
+            Backend::Cuda(dev, _) => BatchData::Cuda(put(dev, xt, tokens, onehot, (d, n, k))),
         };
         PreparedBatch {
             data,
@@ -222,9 +249,27 @@ impl Network {
     fn forward<D: Device<f64>>(
         &self,
         params: &[Mat<D, NoneTape>],
+        input: &Input<D>,
+        n: usize,
+    ) -> Mat<D, OwnedTape<f64, D>> {
+        match (input, &self.spec.transformer) {
+            (Input::Features(xt), None) => self.forward_mlp(params, xt, n),
+            (Input::Tokens(tokens), Some(shape)) => {
+                transformer::forward(&self.spec, shape, self.variant, params, tokens, n)
+            }
+            _ => unreachable!("prepare() builds the input the model takes"),
+        }
+    }
+
+    fn forward_mlp<D: Device<f64>>(
+        &self,
+        params: &[Mat<D, NoneTape>],
         xt: &Mat<D, NoneTape>,
         n: usize,
     ) -> Mat<D, OwnedTape<f64, D>> {
+        let width = self.spec.width;
+        // the learned scales follow the shared tensors: 2 per linear, depth + 2 linears
+        let first_scale = 2 * (self.spec.depth + 2);
         let act = self.spec.activation;
         let bias = |i: usize| {
             let b = params[i].retaped::<OwnedTape<f64, D>>();
@@ -247,6 +292,13 @@ impl Network {
             let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
             let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
             h = match self.variant {
+                Variant::Residual if self.spec.learned_alpha => {
+                    let a = params[first_scale + blk]
+                        .retaped::<OwnedTape<f64, D>>()
+                        .reshape_like(&())
+                        .broadcast_like(&(width, n));
+                    f * a + h
+                }
                 Variant::Residual => f * self.spec.alpha + h,
                 Variant::Plain => {
                     // keep h's tape: it holds the ops of every earlier layer
@@ -273,7 +325,7 @@ impl Network {
     ) -> (Eval, Vec<f64>) {
         let params = self.params(dev, theta);
         let n = labels.len();
-        let logits = self.forward(&params, &batch.xt, n);
+        let logits = self.forward(&params, &batch.input, n);
         let values = logits.as_vec();
         let correct = labels
             .iter()

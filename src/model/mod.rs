@@ -5,6 +5,7 @@
 //! autodiff crate replaces one file.
 
 mod dfdx_backend;
+mod transformer;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -48,8 +49,25 @@ pub enum Activation {
     Tanh,
 }
 
+/// The transformer's extra dimensions (`ModelSpec::transformer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransformerShape {
+    /// Token ids `0..vocab`; 0 is padding, 1 out-of-vocabulary.
+    pub vocab: usize,
+    /// Sequence length (padded); equals `ModelSpec::inputs`.
+    pub max_len: usize,
+    /// Attention heads; `width` must be a multiple.
+    pub heads: usize,
+    /// Hidden width of each block's MLP.
+    pub ff: usize,
+}
+
 /// An MLP: stem `Linear(inputs, width)` + act, `depth` blocks `Linear(width, width)` + act
 /// (wrapped in the skip for the residual variant), head `Linear(width, classes)`.
+///
+/// With `transformer` set it is instead a pre-LayerNorm transformer encoder classifier of
+/// model width `width` and `depth` blocks over `inputs = max_len` token ids (see
+/// `transformer.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     pub inputs: usize,
@@ -57,15 +75,40 @@ pub struct ModelSpec {
     pub depth: usize,
     pub classes: usize,
     pub activation: Activation,
-    /// Scale of the residual branch: `h + alpha * F(h)`.
+    /// Scale of the residual branch: `h + alpha * F(h)`; with `learned_alpha`, the initial
+    /// value of each block's scale.
     pub alpha: f64,
+    /// One trainable scale per block (residual variant only): `h + alpha_b * F(h)`, stored at
+    /// the end of `theta` as `blocks.b.alpha`, so the plain model's `theta` is a prefix.
+    pub learned_alpha: bool,
+    pub transformer: Option<TransformerShape>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamKind {
+    /// A linear layer's matrix: always prunable.
     Weight,
+    /// A linear layer's bias: prunable with `prune.include_bias`.
     Bias,
+    /// Token or position embedding table: prunable with `prune.include_embeddings`.
+    Embedding,
+    /// LayerNorm gain (`.weight`) or shift (`.bias`): never pruned.
+    Norm,
+    /// A learned residual scale (`blocks.b.alpha`): never pruned.
+    Scale,
+}
+
+impl ParamKind {
+    /// Whether pruning may zero parameters of this kind.
+    pub fn prunable(self, include_bias: bool, include_embeddings: bool) -> bool {
+        match self {
+            ParamKind::Weight => true,
+            ParamKind::Bias => include_bias,
+            ParamKind::Embedding => include_embeddings,
+            ParamKind::Norm | ParamKind::Scale => false,
+        }
+    }
 }
 
 /// One tensor inside `theta`. Weights are stored `[out, in]` row-major, as PyTorch's
@@ -134,62 +177,144 @@ impl ModelSpec {
         v
     }
 
+    /// The tensors both variants share, in `theta` order: for the MLP the linears of
+    /// [`ModelSpec::linears`], for the transformer those of `transformer::tensors`.
     pub fn layout(&self) -> ParamLayout {
-        let mut tensors = Vec::new();
-        let mut offset = 0;
-        for (layer, fan_in, fan_out) in self.linears() {
-            for (kind, shape) in [
-                (ParamKind::Weight, vec![fan_out, fan_in]),
-                (ParamKind::Bias, vec![fan_out]),
-            ] {
-                let len = shape.iter().product();
-                let suffix = match kind {
-                    ParamKind::Weight => "weight",
-                    ParamKind::Bias => "bias",
-                };
-                tensors.push(ParamTensor {
-                    name: format!("{layer}.{suffix}"),
-                    layer: layer.clone(),
-                    kind,
-                    shape,
-                    offset,
+        let specs: Vec<TensorSpec> = match &self.transformer {
+            Some(shape) => transformer::tensors(self, shape),
+            None => self
+                .linears()
+                .into_iter()
+                .flat_map(|(layer, fan_in, fan_out)| {
+                    [
+                        TensorSpec::new(&layer, "weight", ParamKind::Weight, vec![fan_out, fan_in]),
+                        TensorSpec::new(&layer, "bias", ParamKind::Bias, vec![fan_out]),
+                    ]
+                })
+                .collect(),
+        };
+        ParamLayout::from_specs(specs)
+    }
+
+    /// The layout of one variant: the shared tensors, then (residual with `learned_alpha`
+    /// only) one scale `blocks.b.alpha` per block.
+    pub fn layout_for(&self, variant: Variant) -> ParamLayout {
+        let mut layout = self.layout();
+        if self.learned_alpha && variant == Variant::Residual {
+            for b in 0..self.depth {
+                let len = 1;
+                layout.tensors.push(ParamTensor {
+                    name: format!("blocks.{b}.alpha"),
+                    // one group: per-layer spectra show the scales together
+                    layer: "alpha".to_string(),
+                    kind: ParamKind::Scale,
+                    shape: vec![1],
+                    offset: layout.len,
                     len,
                 });
-                offset += len;
+                layout.len += len;
             }
+        }
+        layout
+    }
+
+    /// Parameters shared by both variants.
+    pub fn num_params(&self) -> usize {
+        self.layout().len
+    }
+
+    /// Draws the shared `theta`: linear weights and biases as PyTorch's `nn.Linear`
+    /// (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))`), embeddings as `nn.Embedding` (`N(0, 1)`),
+    /// LayerNorm gains 1 and shifts 0; from the project's own RNG so a seed means the same
+    /// `theta` on every device.
+    pub fn init(&self, rng: &mut impl Rng) -> Vec<f64> {
+        let layout = self.layout();
+        let mut theta = vec![0.0; layout.len];
+        for t in &layout.tensors {
+            let out = &mut theta[t.range()];
+            match t.kind {
+                ParamKind::Weight | ParamKind::Bias => {
+                    let fan_in = match t.kind {
+                        ParamKind::Weight => t.shape[1],
+                        // the bias shares its linear's fan-in
+                        _ => t
+                            .name
+                            .strip_suffix(".bias")
+                            .and_then(|base| layout.get(&format!("{base}.weight")))
+                            .map(|w| w.shape[1])
+                            .unwrap_or(1),
+                    };
+                    let bound = 1.0 / (fan_in as f64).sqrt();
+                    out.iter_mut()
+                        .for_each(|v| *v = rng.gen_range(-bound..bound));
+                }
+                ParamKind::Embedding => out
+                    .iter_mut()
+                    .for_each(|v| *v = rng.sample(rand_distr::StandardNormal)),
+                ParamKind::Norm => {
+                    let gain = if t.name.ends_with(".weight") {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    out.fill(gain);
+                }
+                ParamKind::Scale => out.fill(self.alpha),
+            }
+        }
+        theta
+    }
+
+    /// One variant's initial `theta` from the shared `theta0`: the residual model with
+    /// `learned_alpha` appends its block scales, each `alpha`.
+    pub fn theta_for(&self, variant: Variant, theta0: &[f64]) -> Vec<f64> {
+        let mut theta = theta0.to_vec();
+        let n = self.layout_for(variant).len;
+        theta.resize(n, self.alpha);
+        theta
+    }
+}
+
+/// A tensor before offsets are assigned: `layer.suffix`, its kind and shape.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TensorSpec {
+    pub name: String,
+    pub layer: String,
+    pub kind: ParamKind,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    pub(crate) fn new(layer: &str, suffix: &str, kind: ParamKind, shape: Vec<usize>) -> Self {
+        TensorSpec {
+            name: format!("{layer}.{suffix}"),
+            layer: layer.to_string(),
+            kind,
+            shape,
+        }
+    }
+}
+
+impl ParamLayout {
+    pub(crate) fn from_specs(specs: Vec<TensorSpec>) -> ParamLayout {
+        let mut tensors = Vec::with_capacity(specs.len());
+        let mut offset = 0;
+        for t in specs {
+            let len = t.shape.iter().product();
+            tensors.push(ParamTensor {
+                name: t.name,
+                layer: t.layer,
+                kind: t.kind,
+                shape: t.shape,
+                offset,
+                len,
+            });
+            offset += len;
         }
         ParamLayout {
             tensors,
             len: offset,
         }
-    }
-
-    pub fn num_params(&self) -> usize {
-        self.layout().len
-    }
-
-    /// PyTorch's `nn.Linear` default: weights and biases `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`,
-    /// drawn from the project's own RNG so a seed means the same `theta` on every device.
-    pub fn init(&self, rng: &mut impl Rng) -> Vec<f64> {
-        let layout = self.layout();
-        let mut theta = vec![0.0; layout.len];
-        for t in &layout.tensors {
-            let fan_in = match t.kind {
-                ParamKind::Weight => t.shape[1],
-                ParamKind::Bias => {
-                    // the bias shares its layer's fan-in
-                    layout
-                        .get(&format!("{}.weight", t.layer))
-                        .map(|w| w.shape[1])
-                        .unwrap_or(1)
-                }
-            };
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            for v in &mut theta[t.range()] {
-                *v = rng.gen_range(-bound..bound);
-            }
-        }
-        theta
     }
 }
 

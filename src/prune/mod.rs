@@ -5,14 +5,15 @@ use serde::{Deserialize, Serialize};
 use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
 use crate::curvature::{BatchLoss, FdHvp, Hvp};
 use crate::data::Dataset;
-use crate::model::{Network, ParamKind, ParamLayout, PreparedBatch};
+use crate::model::{Network, ParamLayout, PreparedBatch};
 use crate::train::{self, apply_mask};
 
-/// Which parameters may be pruned: weights, and biases when `include_bias`.
-pub fn eligible(layout: &ParamLayout, include_bias: bool) -> Vec<bool> {
+/// Which parameters may be pruned: weights, biases when `include_bias`, embedding tables
+/// when `include_embeddings`; LayerNorm parameters and learned residual scales never.
+pub fn eligible(layout: &ParamLayout, include_bias: bool, include_embeddings: bool) -> Vec<bool> {
     let mut out = vec![false; layout.len];
     for t in &layout.tensors {
-        if t.kind == ParamKind::Weight || include_bias {
+        if t.kind.prunable(include_bias, include_embeddings) {
             out[t.range()].iter_mut().for_each(|e| *e = true);
         }
     }
@@ -66,7 +67,7 @@ fn groups(layout: &ParamLayout, scope: PruneScope) -> Vec<usize> {
 /// Magnitude pruning of `theta` at `ratio`.
 pub fn magnitude_mask(theta: &[f64], layout: &ParamLayout, cfg: &PruneConfig, ratio: f64) -> Mask {
     let scores: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
-    let elig = eligible(layout, cfg.include_bias);
+    let elig = eligible(layout, cfg.include_bias, cfg.include_embeddings);
     mask_from_scores(&scores, &elig, &groups(layout, cfg.scope), ratio)
 }
 
@@ -122,7 +123,7 @@ pub fn method_mask(
     cfg: &PruneConfig,
     ratio: f64,
 ) -> Mask {
-    let elig = eligible(layout, cfg.include_bias);
+    let elig = eligible(layout, cfg.include_bias, cfg.include_embeddings);
     let groups = groups(layout, cfg.scope);
     let magnitude: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
     match (method, diag) {

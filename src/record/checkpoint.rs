@@ -73,17 +73,16 @@ pub fn row_key(method: &str, ratio: f64) -> String {
     format!("{method}_{ratio}")
 }
 
-/// The parameter layout of the model a record describes.
-pub fn layout_of(rec: &Record) -> ParamLayout {
-    ModelSpec {
-        inputs: rec.model.inputs,
-        width: rec.model.width,
-        depth: rec.model.depth,
-        classes: rec.model.classes,
-        activation: rec.model.activation,
-        alpha: rec.model.alpha,
-    }
-    .layout()
+/// The model a record describes.
+pub fn spec_of(rec: &Record) -> ModelSpec {
+    rec.config
+        .model_spec(rec.data.features, rec.data.classes, rec.data.vocab_size)
+}
+
+/// The parameter layout of one model of a record (the residual one holds learned scales when
+/// `model.alpha = "learned"`).
+pub fn layout_of(rec: &Record, variant: Variant) -> ParamLayout {
+    spec_of(rec).layout_for(variant)
 }
 
 /// `<record>.safetensors` for `<record>.toml`.
@@ -105,13 +104,14 @@ fn le_bytes(xs: &[f64]) -> Vec<u8> {
 
 /// The checkpoint file's bytes.
 pub fn to_bytes(
-    layout: &ParamLayout,
+    spec: &ModelSpec,
     weights: &[VariantWeights],
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, String> {
     // owned little-endian buffers first; the views borrow them
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for w in weights {
+        let layout = &spec.layout_for(w.variant);
         if w.theta.len() != layout.len {
             return Err(format!(
                 "the {} theta has {} parameters, the model {}",
@@ -174,7 +174,7 @@ pub fn to_bytes(
 /// + rename) and returns the [`Checkpoint`] to store in that record.
 pub fn write(
     record_path: &Path,
-    layout: &ParamLayout,
+    spec: &ModelSpec,
     weights: &[VariantWeights],
 ) -> Result<Checkpoint, CheckpointError> {
     let path = path_for(record_path);
@@ -183,11 +183,10 @@ pub fn write(
     if let Some(n) = record_path.file_name() {
         metadata.insert("record".to_string(), n.to_string_lossy().into_owned());
     }
-    let bytes =
-        to_bytes(layout, weights, metadata).map_err(|message| CheckpointError::Invalid {
-            path: path.clone(),
-            message,
-        })?;
+    let bytes = to_bytes(spec, weights, metadata).map_err(|message| CheckpointError::Invalid {
+        path: path.clone(),
+        message,
+    })?;
     super::write_atomic(&path, &bytes).map_err(|source| CheckpointError::Write {
         path: path.clone(),
         source,
@@ -215,16 +214,17 @@ pub struct Tensor {
 pub struct Weights {
     pub tensors: BTreeMap<String, Tensor>,
     pub metadata: HashMap<String, String>,
-    pub layout: ParamLayout,
+    pub spec: ModelSpec,
 }
 
 impl Weights {
-    /// The flat vector under `prefix` (`residual`, `plain.pruned.magnitude_0.3`,
-    /// `plain.mask.magnitude_0.3`) in the layout's order, if every tensor is there with its
+    /// The flat vector of model `v` under `prefix` (`residual`, `plain.pruned.magnitude_0.3`,
+    /// `plain.mask.magnitude_0.3`) in its layout's order, if every tensor is there with its
     /// shape.
-    pub fn flat(&self, prefix: &str) -> Option<Vec<f64>> {
-        let mut out = Vec::with_capacity(self.layout.len);
-        for t in &self.layout.tensors {
+    pub fn flat(&self, v: Variant, prefix: &str) -> Option<Vec<f64>> {
+        let layout = self.spec.layout_for(v);
+        let mut out = Vec::with_capacity(layout.len);
+        for t in &layout.tensors {
             let x = self.tensors.get(&format!("{prefix}.{}", t.name))?;
             if x.shape != t.shape {
                 return None;
@@ -236,20 +236,20 @@ impl Weights {
 
     /// Trained `theta` of a model.
     pub fn theta(&self, v: Variant) -> Option<Vec<f64>> {
-        self.flat(v.name())
+        self.flat(v, v.name())
     }
 
     /// Pruned `theta` and mask (`true` = kept) of one pruning row.
     pub fn pruned(&self, v: Variant, method: &str, ratio: f64) -> Option<(Vec<f64>, Vec<bool>)> {
         let key = row_key(method, ratio);
-        let theta = self.flat(&format!("{v}.pruned.{key}"))?;
-        let mask = self.flat(&format!("{v}.mask.{key}"))?;
+        let theta = self.flat(v, &format!("{v}.pruned.{key}"))?;
+        let mask = self.flat(v, &format!("{v}.mask.{key}"))?;
         Some((theta, mask.iter().map(|m| *m != 0.0).collect()))
     }
 }
 
 /// Parses checkpoint bytes (no hash check; see [`load`]).
-pub fn parse(bytes: &[u8], path: &Path, layout: ParamLayout) -> Result<Weights, CheckpointError> {
+pub fn parse(bytes: &[u8], path: &Path, spec: ModelSpec) -> Result<Weights, CheckpointError> {
     let invalid = |message: String| CheckpointError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -287,7 +287,7 @@ pub fn parse(bytes: &[u8], path: &Path, layout: ParamLayout) -> Result<Weights, 
     Ok(Weights {
         tensors,
         metadata: meta.metadata().clone().unwrap_or_default(),
-        layout,
+        spec,
     })
 }
 
@@ -313,5 +313,5 @@ pub fn load(record_path: &Path) -> Result<Weights, CheckpointError> {
             found,
         });
     }
-    parse(&bytes, &path, layout_of(&rec))
+    parse(&bytes, &path, spec_of(&rec))
 }

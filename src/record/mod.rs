@@ -79,7 +79,7 @@ pub struct Timings {
 #[serde(deny_unknown_fields)]
 pub struct LayerInfo {
     pub name: String,
-    /// `[out, in]` of the weight.
+    /// `[out, in]` of the layer's first weight (`[rows, dim]` of an embedding table).
     pub shape: Vec<usize>,
     pub params: usize,
     /// True for the blocks wrapped in the skip (residual variant only).
@@ -96,8 +96,33 @@ pub struct ModelSummary {
     pub depth: usize,
     pub classes: usize,
     pub activation: Activation,
+    /// The residual scale, or the learned scales' starting value.
     pub alpha: f64,
+    /// One trainable scale per block (residual model); their trained values are in
+    /// `residual.learned_alpha`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned_alpha: bool,
+    /// Transformer: attention heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
+    /// Transformer: hidden width of each block's MLP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ff: Option<usize>,
+    /// Transformer: token ids `0..vocab` (0 padding, 1 out-of-vocabulary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<usize>,
     pub layers: Vec<LayerInfo>,
+}
+
+impl ModelSummary {
+    /// `1`, `0.5`, or `learned`.
+    pub fn alpha_label(&self) -> String {
+        if self.learned_alpha {
+            "learned".into()
+        } else {
+            self.alpha.to_string()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +132,9 @@ pub struct VariantResult {
     pub history: Vec<EpochStats>,
     pub spectrum: Option<Spectrum>,
     pub pruning: Vec<PruneRow>,
+    /// `model.alpha = "learned"`: each block's scale after training (residual model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned_alpha: Vec<f64>,
 }
 
 impl VariantResult {
@@ -116,6 +144,7 @@ impl VariantResult {
             history: Vec::new(),
             spectrum: None,
             pruning: Vec::new(),
+            learned_alpha: Vec::new(),
         }
     }
 }

@@ -46,7 +46,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         Span::styled(
             format!(
                 "{} {:?} {}→{}{x}{}→{}, α {}",
-                m.kind, m.activation, m.inputs, m.width, m.depth, m.classes, m.alpha
+                m.kind,
+                m.activation,
+                m.inputs,
+                m.width,
+                m.depth,
+                m.classes,
+                m.alpha_label()
             )
             .to_lowercase(),
             theme.text(),
@@ -83,7 +89,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
                 .collect::<Vec<_>>()
                 .join(x);
             let skip = if l.skip {
-                format!("α{}", m.alpha)
+                format!("α{}", m.alpha_label())
             } else {
                 "-".into()
             };
@@ -138,7 +144,7 @@ pub fn summary<'a>(app: &App, theme: &Theme, shown: &Shown<'a>) -> Line<'a> {
     )];
     if let Some(m) = shown.model() {
         spans.push(Span::styled(
-            format!(", {} layers, α {}", m.layers.len(), m.alpha),
+            format!(", {} layers, α {}", m.layers.len(), m.alpha_label()),
             theme.text(),
         ));
     }

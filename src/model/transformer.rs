@@ -1,0 +1,300 @@
+//! A pre-LayerNorm transformer encoder classifier over the flat `theta`, from dfdx tensor ops
+//! of runtime shape.
+//!
+//! With `d = width`, `L = max_len`, `H = heads`, `dh = d / H` and `N = n * L` token rows:
+//!
+//! 1. `x = embed.weight[ids] + pos.weight` (token embedding gathered by id, learned positions),
+//!    kept row-major `(N, d)`, one row per token.
+//! 2. `depth` blocks, each of two sub-layers with the skip rule `h + alpha * F(LN(h))`
+//!    (residual) or `F(LN(h))` (plain):
+//!    - attention, layer `blocks.{b}.attn`: `LN` (`norm.weight`, `norm.bias`), then `H`-head
+//!      self-attention `softmax(Q Kᵀ / sqrt(dh) + mask) V` with projections `q`, `k`, `v`,
+//!      `out` (`.weight [d, d]` PyTorch `[out, in]`, `.bias [d]`). Padded keys get `-1e9`
+//!      added to their score, so `exp` underflows to exactly 0: a padded position never
+//!      influences a real one (padded queries still attend to the real keys; their rows are
+//!      dropped by the pooling).
+//!    - MLP, layer `blocks.{b}.mlp`: `LN` (`norm.*`), `fc1 [ff, d]` + bias, activation
+//!      (`relu`, `gelu` in its tanh form, `tanh`), `fc2 [d, ff]` + bias.
+//! 3. Final LayerNorm on every token (layer `final_norm`, `final_norm.weight/bias`), mean-pool
+//!    over the real tokens only (mask-weighted sum / number of real tokens), then the head
+//!    `head.weight [classes, d]`, `head.bias [classes]`.
+//!
+//! Layers (`ParamTensor::layer`), in `theta` order: `embed` (`embed.weight [vocab, d]`),
+//! `pos` (`pos.weight [max_len, d]`), then per block `blocks.{b}.attn` (`norm.weight`,
+//! `norm.bias`, `q.weight`, `q.bias`, `k.*`, `v.*`, `out.*`) and `blocks.{b}.mlp`
+//! (`norm.*`, `fc1.*`, `fc2.*`), then `final_norm`, then `head`. Embeddings are
+//! `ParamKind::Embedding`, LayerNorm gains and shifts `ParamKind::Norm`.
+//!
+//! LayerNorm is PyTorch's: population variance, eps `1e-5`, gain and shift per feature.
+//! Only the attention and MLP branches are wrapped in the skip; embedding, pooling and head are
+//! identical in both variants. `alpha` is `spec.alpha` (a learned scale is not supported here).
+//!
+//! dfdx 0.13 notes: `softmax` (like `log_softmax`) keeps its input's tensor id across an
+//! internal contiguous copy, so its backward is only right on a contiguous input; the scores
+//! it gets are the fresh sum `QKᵀ * scale + mask`. The logits end with a matmul plus a bias
+//! (a fresh contiguous `(classes, n)` tensor), which is what `log_softmax::<Axis<0>>` needs.
+
+use dfdx::prelude::*;
+
+use super::{Activation, ModelSpec, ParamKind, TensorSpec, TransformerShape, Variant};
+
+pub(crate) type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
+
+type Taped<D> = OwnedTape<f64, D>;
+type TMat<D> = Mat<D, Taped<D>>;
+
+/// Added to the attention score of a padded key: `exp(-1e9 - max)` is exactly 0 in f64.
+const MASKED: f64 = -1e9;
+/// PyTorch's `nn.LayerNorm` default.
+const LN_EPS: f64 = 1e-5;
+
+/// The tensors in `theta` order (see the module docs for names and layers).
+pub(crate) fn tensors(spec: &ModelSpec, shape: &TransformerShape) -> Vec<TensorSpec> {
+    let d = spec.width;
+    assert!(
+        shape.heads > 0 && d % shape.heads == 0,
+        "width {d} must be a multiple of heads {}",
+        shape.heads
+    );
+    // `prefix` is `q.`, `fc1.`, ... or empty (the head)
+    let linear = |v: &mut Vec<TensorSpec>, layer: &str, prefix: &str, out: usize, inp: usize| {
+        let w = format!("{prefix}weight");
+        let b = format!("{prefix}bias");
+        v.push(TensorSpec::new(
+            layer,
+            &w,
+            ParamKind::Weight,
+            vec![out, inp],
+        ));
+        v.push(TensorSpec::new(layer, &b, ParamKind::Bias, vec![out]));
+    };
+    let norm = |v: &mut Vec<TensorSpec>, layer: &str, prefix: &str| {
+        v.push(TensorSpec::new(
+            layer,
+            &format!("{prefix}weight"),
+            ParamKind::Norm,
+            vec![d],
+        ));
+        v.push(TensorSpec::new(
+            layer,
+            &format!("{prefix}bias"),
+            ParamKind::Norm,
+            vec![d],
+        ));
+    };
+    let mut v = vec![
+        TensorSpec::new(
+            "embed",
+            "weight",
+            ParamKind::Embedding,
+            vec![shape.vocab, d],
+        ),
+        TensorSpec::new(
+            "pos",
+            "weight",
+            ParamKind::Embedding,
+            vec![shape.max_len, d],
+        ),
+    ];
+    for b in 0..spec.depth {
+        let attn = format!("blocks.{b}.attn");
+        norm(&mut v, &attn, "norm.");
+        for p in ["q.", "k.", "v.", "out."] {
+            linear(&mut v, &attn, p, d, d);
+        }
+        let mlp = format!("blocks.{b}.mlp");
+        norm(&mut v, &mlp, "norm.");
+        linear(&mut v, &mlp, "fc1.", shape.ff, d);
+        linear(&mut v, &mlp, "fc2.", d, shape.ff);
+    }
+    norm(&mut v, "final_norm", "");
+    linear(&mut v, "head", "", spec.classes, d);
+    v
+}
+
+/// Token ids and padding masks of a batch, on the device.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenBatch<D: Device<f64>> {
+    /// `n * max_len` ids, example-major.
+    pub ids: Tensor<(usize,), usize, D>,
+    /// `(n, max_len)`: 1.0 for a real token, 0.0 for padding (id 0).
+    pub mask: Mat<D, NoneTape>,
+    /// `(n, max_len)`: 0.0 for a real token, `-1e9` for padding: added to attention scores.
+    pub key_bias: Mat<D, NoneTape>,
+    /// `(n,)`: 1 / number of real tokens of each example (1 for an all-padding row, which
+    /// then pools to zeros instead of NaN).
+    pub inv_count: Tensor<(usize,), f64, D>,
+}
+
+impl<D: Device<f64>> TokenBatch<D> {
+    /// `ids` holds `n` rows of `max_len` token ids (0 = padding).
+    pub(crate) fn new(dev: &D, ids: Vec<usize>, n: usize, max_len: usize) -> Self {
+        assert_eq!(ids.len(), n * max_len, "ids must hold n rows of max_len");
+        let mask: Vec<f64> = ids.iter().map(|&i| f64::from(u8::from(i != 0))).collect();
+        let key_bias: Vec<f64> = mask
+            .iter()
+            .map(|&m| if m > 0.0 { 0.0 } else { MASKED })
+            .collect();
+        let inv_count: Vec<f64> = (0..n)
+            .map(|i| {
+                let c: f64 = mask[i * max_len..(i + 1) * max_len].iter().sum();
+                1.0 / c.max(1.0)
+            })
+            .collect();
+        TokenBatch {
+            ids: dev.tensor_from_vec(ids, (n * max_len,)),
+            mask: dev.tensor_from_vec(mask, (n, max_len)),
+            key_bias: dev.tensor_from_vec(key_bias, (n, max_len)),
+            inv_count: dev.tensor_from_vec(inv_count, (n,)),
+        }
+    }
+}
+
+/// Hands out the parameter matrices in `theta` order.
+struct Params<'a, D: Device<f64>> {
+    all: &'a [Mat<D, NoneTape>],
+    next: usize,
+}
+
+impl<'a, D: Device<f64>> Params<'a, D> {
+    fn take(&mut self) -> &'a Mat<D, NoneTape> {
+        let p = &self.all[self.next];
+        self.next += 1;
+        p
+    }
+
+    /// A 1-D tensor (stored `(len, 1)`) as `(len,)` on a fresh tape; the reshape keeps the
+    /// tensor id, so its gradient lands on the parameter.
+    fn vector(&mut self) -> Tensor<(usize,), f64, D, Taped<D>> {
+        let p = self.take();
+        let len = p.shape().0;
+        p.retaped::<Taped<D>>().reshape_like(&(len,))
+    }
+
+    fn matrix(&mut self) -> TMat<D> {
+        self.take().retaped::<Taped<D>>()
+    }
+
+    /// `x Wᵀ + b` for row-major `x (rows, in)`, `W [out, in]`.
+    fn linear(&mut self, x: TMat<D>) -> TMat<D> {
+        let w = self.matrix();
+        let b = self.vector();
+        let rows = x.shape().0;
+        let out = w.shape().0;
+        x.matmul(w.permute::<_, Axes2<1, 0>>()) + b.broadcast_like::<_, Axis<0>>(&(rows, out))
+    }
+
+    /// LayerNorm over the features (axis 1) of `x (rows, d)`.
+    fn layer_norm(&mut self, x: TMat<D>) -> TMat<D> {
+        let g = self.vector();
+        let b = self.vector();
+        let shape = *x.shape();
+        x.normalize::<Axis<1>>(LN_EPS) * g.broadcast_like::<_, Axis<0>>(&shape)
+            + b.broadcast_like::<_, Axis<0>>(&shape)
+    }
+}
+
+/// `h + alpha * f` (residual) or `f` (plain) keeping both tapes: `f` was computed from a
+/// retaped copy of `h`, whose own tape holds every earlier op.
+fn skip<D: Device<f64>>(variant: Variant, alpha: f64, h: TMat<D>, f: TMat<D>) -> TMat<D> {
+    match variant {
+        Variant::Residual => h + f * alpha,
+        Variant::Plain => {
+            let (_, tape) = h.split_tape();
+            let (f, ftape) = f.split_tape();
+            f.put_tape(tape.merge(ftape))
+        }
+    }
+}
+
+/// Logits `(classes, n)` (kept in that orientation: see `dfdx_backend.rs`).
+/// `params` holds one matrix per tensor of [`tensors`], in order; 1-D tensors come as
+/// `(len, 1)`.
+pub(crate) fn forward<D: Device<f64>>(
+    spec: &ModelSpec,
+    shape: &TransformerShape,
+    variant: Variant,
+    params: &[Mat<D, NoneTape>],
+    batch: &TokenBatch<D>,
+    n: usize,
+) -> Mat<D, OwnedTape<f64, D>> {
+    let d = spec.width;
+    let l = shape.max_len;
+    let heads = shape.heads;
+    let dh = d / heads;
+    let rows = n * l;
+    assert_eq!(batch.ids.shape().0, rows, "batch holds n * max_len ids");
+    let mut p = Params {
+        all: params,
+        next: 0,
+    };
+
+    // embeddings: (N, d), one row per token
+    let embed = p.matrix();
+    let tok: TMat<D> = embed.gather(batch.ids.clone());
+    let pos = p.matrix().broadcast_like::<_, Axis<0>>(&(n, l, d));
+    let mut h: TMat<D> = (tok.reshape_like(&(n, l, d)) + pos).reshape_like(&(rows, d));
+
+    let scale = 1.0 / (dh as f64).sqrt();
+    let act = spec.activation;
+    for _ in 0..spec.depth {
+        // attention sub-layer
+        let x = p.layer_norm(h.retaped());
+        // (N, d) = (n, L, H, dh) -> per head (n, H, L, dh) or, for K, (n, H, dh, L)
+        // 1/sqrt(dh) on Q (N x d) rather than on the scores (n x H x L x L, twice as big here)
+        let q = (p.linear(x.retaped()) * scale)
+            .reshape_like(&(n, l, heads, dh))
+            .permute::<_, Axes4<0, 2, 1, 3>>();
+        let k = p
+            .linear(x.retaped())
+            .reshape_like(&(n, l, heads, dh))
+            .permute::<_, Axes4<0, 2, 3, 1>>();
+        let v = p
+            .linear(x)
+            .reshape_like(&(n, l, heads, dh))
+            .permute::<_, Axes4<0, 2, 1, 3>>();
+        // a fresh, contiguous score tensor: softmax's backward needs one
+        let scores = q.matmul(k)
+            + batch
+                .key_bias
+                .clone()
+                .broadcast_like::<_, Axes2<1, 2>>(&(n, heads, l, l));
+        let att = scores.softmax::<Axis<3>>().matmul(v); // (n, H, L, dh)
+        let merged = att
+            .permute::<_, Axes4<0, 2, 1, 3>>()
+            .reshape_like(&(rows, d)); // copies: (n, L, H, dh) -> (N, d)
+        let f = p.linear(merged);
+        h = skip(variant, spec.alpha, h, f);
+
+        // MLP sub-layer
+        let x = p.layer_norm(h.retaped());
+        let z = p.linear(x);
+        let z = match act {
+            Activation::Relu => z.relu(),
+            // dfdx 0.13's exact (erf) GELU has a wrong derivative: the tanh form, as the MLP
+            Activation::Gelu => z.fast_gelu(),
+            Activation::Tanh => z.tanh(),
+        };
+        let f = p.linear(z);
+        h = skip(variant, spec.alpha, h, f);
+    }
+
+    // final LayerNorm per token, mean over the real tokens
+    let h = p.layer_norm(h).reshape_like(&(n, l, d));
+    let summed = (h * batch.mask.clone().broadcast_like::<_, Axis<2>>(&(n, l, d)))
+        .sum::<(usize, usize), Axis<1>>();
+    let pooled = summed
+        * batch
+            .inv_count
+            .clone()
+            .broadcast_like::<_, Axis<1>>(&(n, d));
+
+    // head: W (classes, d) @ pooledᵀ (d, n), a fresh (classes, n) result
+    let w = p.matrix();
+    let b = p.vector();
+    let classes = w.shape().0;
+    let logits = w.matmul(pooled.permute::<_, Axes2<1, 0>>())
+        + b.broadcast_like::<_, Axis<1>>(&(classes, n));
+    debug_assert_eq!(p.next, params.len(), "every parameter is used once");
+    logits
+}
