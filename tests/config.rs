@@ -168,3 +168,29 @@ fn devices_parse_and_round_trip() {
     .unwrap();
     assert_eq!(c.device, DeviceChoice::Auto);
 }
+
+#[test]
+fn transformer_and_token_encoding_go_together_and_heads_divide_the_width() {
+    let e = err("name = \"t\"\n[model]\nkind = \"transformer\"\n");
+    assert!(
+        e.contains("model.kind") && e.contains("data.encoding = \"tokens\""),
+        "{e}"
+    );
+    let e = err("name = \"t\"\n[data]\nsource = \"movie_reviews\"\nencoding = \"tokens\"\n");
+    assert!(
+        e.contains("data.encoding") && e.contains("transformer"),
+        "{e}"
+    );
+    let base = "name = \"t\"\n[data]\nsource = \"movie_reviews\"\nencoding = \"tokens\"\n\
+                [model]\nkind = \"transformer\"\nwidth = 12\n";
+    let e = err(&format!("{base}heads = 5\n"));
+    assert!(e.contains("exp.toml:8") && e.contains("model.heads"), "{e}");
+    let e = err(&format!("{base}alpha = \"learned\"\n"));
+    assert!(e.contains("model.alpha") && e.contains("MLP"), "{e}");
+    let c = Config::parse(&format!("{base}heads = 3\n"), "exp.toml").unwrap();
+    // ff = 0 means 4 x width
+    assert_eq!(c.model.ff_width(), 48);
+    let spec = c.model_spec(64, 2, Some(500));
+    let t = spec.transformer.unwrap();
+    assert_eq!((t.vocab, t.max_len, t.heads, t.ff), (500, 64, 3, 48));
+}

@@ -747,6 +747,23 @@ impl Config {
                 );
             }
         }
+        match (m.kind, self.data.encoding) {
+            (ModelKind::Transformer, TextEncoding::Tfidf) => {
+                return bad(
+                    "model.kind",
+                    "\"transformer\" reads token ids: set data.encoding = \"tokens\" with a \
+                     text source (movie_reviews, imdb, text_csv)",
+                )
+            }
+            (ModelKind::Mlp, TextEncoding::Tokens) => {
+                return bad(
+                    "data.encoding",
+                    "\"tokens\" gives token ids, which only model.kind = \"transformer\" \
+                     reads; use \"tfidf\" for the MLP",
+                )
+            }
+            _ => {}
+        }
         let t = &self.train;
         if !finite_pos(t.lr) {
             return bad("train.lr", format!("is {}, must be > 0", t.lr));
