@@ -29,10 +29,18 @@
 //! Only the attention and MLP branches are wrapped in the skip; embedding, pooling and head are
 //! identical in both variants. `alpha` is `spec.alpha` (a learned scale is not supported here).
 //!
+//! The order is LayerNorm then pooling (each token normalised, then averaged), as PyTorch's
+//! `nn.TransformerEncoder(norm=...)` followed by a masked mean.
+//!
 //! dfdx 0.13 notes: `softmax` (like `log_softmax`) keeps its input's tensor id across an
 //! internal contiguous copy, so its backward is only right on a contiguous input; the scores
-//! it gets are the fresh sum `QKᵀ * scale + mask`. The logits end with a matmul plus a bias
-//! (a fresh contiguous `(classes, n)` tensor), which is what `log_softmax::<Axis<0>>` needs.
+//! it gets are the fresh sum `(Q / sqrt(dh)) Kᵀ + mask`. The logits end with a matmul plus a
+//! bias (a fresh contiguous `(classes, n)` tensor), which is what `log_softmax::<Axis<0>>`
+//! needs. Batched `matmul` ((n, H, L, dh) x (n, H, dh, L)) takes strided operands in forward
+//! and backward, so heads are split by `reshape` + `permute` views without copies; merging
+//! them back is one copying `reshape`. `reshape`, `permute` and `broadcast` keep the tensor
+//! id, so a parameter's gradient is found under the `(rows, cols)` matrix it was built as.
+//! The GELU is `fast_gelu` (the tanh form): dfdx 0.13's exact GELU has a wrong derivative.
 
 use dfdx::prelude::*;
 
@@ -52,7 +60,7 @@ const LN_EPS: f64 = 1e-5;
 pub(crate) fn tensors(spec: &ModelSpec, shape: &TransformerShape) -> Vec<TensorSpec> {
     let d = spec.width;
     assert!(
-        shape.heads > 0 && d % shape.heads == 0,
+        shape.heads > 0 && d.is_multiple_of(shape.heads),
         "width {d} must be a multiple of heads {}",
         shape.heads
     );
