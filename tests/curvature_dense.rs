@@ -296,3 +296,63 @@ fn cancelling_stops_the_dense_hessian() {
         Err(resprune::curvature::CurvatureError::Cancelled)
     ));
 }
+
+#[test]
+fn a_relu_kink_inside_the_step_is_detected_and_stepped_around() {
+    // One stem unit's pre-activation for example 0 sits 3e-6 above its kink. At the default
+    // step (1e-5 relative) the bias column crosses it: one of H[i, j], H[j, i] becomes a
+    // difference across the jump and the matrix is visibly asymmetric. A tenth of the step
+    // (1e-6, moving z by at most 1e-6 since |x| <= 1) stays inside the linear region.
+    let spec = ModelSpec {
+        inputs: 2,
+        width: 3,
+        depth: 1,
+        classes: 2,
+        activation: Activation::Relu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
+    };
+    let layout = spec.layout();
+    let mut theta = spec.init(&mut ChaCha8Rng::seed_from_u64(8));
+    let x = vec![0.5, -0.25, -0.75, 1.0, 0.3, 0.9, -1.0, -0.2];
+    let y = vec![0, 1, 1, 0];
+    let w = layout.get("stem.weight").unwrap().offset;
+    let b = layout.get("stem.bias").unwrap().offset;
+    // make the unit live for example 0, just barely, and give its output weight some size
+    theta[b] = 3e-6 - (theta[w] * x[0] + theta[w + 1] * x[1]);
+    let net = Network::new(&spec, Variant::Plain);
+    let batch = net.prepare(&x, &y);
+    let never = AtomicBool::new(false);
+    let at = |step: f64| {
+        dense_hessian(
+            &BatchLoss {
+                net: &net,
+                batch: &batch,
+            },
+            &theta,
+            step,
+            &never,
+            &|_| {},
+        )
+        .unwrap()
+        .asymmetry
+    };
+    let crossed = at(1e-5);
+    assert!(crossed > 1e-3, "the kink was not crossed: {crossed}");
+    assert!(at(1e-6) < 1e-8, "{}", at(1e-6));
+    let cfg = resprune::config::HessianConfig::default();
+    let opts = resprune::curvature::SpectrumOptions {
+        cfg: &cfg,
+        seed: 0,
+        layers: Vec::new(),
+        check: None,
+    };
+    let s = resprune::curvature::spectrum(&net, &theta, &batch, &opts, &never, &|_| {})
+        .unwrap()
+        .spectrum;
+    assert_eq!(s.fd_step, cfg.fd_step / 10.0);
+    assert!(s.asymmetry.unwrap() < resprune::curvature::KINK_ASYMMETRY);
+    // both tries are counted
+    assert_eq!(s.gradient_evals, 4 * theta.len());
+}

@@ -82,6 +82,20 @@ pub fn render(r: &Record) -> String {
         status_word(r.status),
         r.timings.total_s
     );
+    if let Some(v) = r.data.vocab_size {
+        let _ = writeln!(
+            s,
+            "tokens: {} ids per text, vocabulary {v} (with padding and unknown)",
+            r.data.features
+        );
+    }
+    if let Some(k) = r.data.skipped.filter(|k| k.total() > 0) {
+        let _ = writeln!(
+            s,
+            "skipped files: {} not UTF-8, {} empty, {} not named ID_RATING.txt",
+            k.non_utf8, k.empty, k.malformed_name
+        );
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(s, "stopped: {e}");
     }
@@ -141,6 +155,20 @@ pub fn render(r: &Record) -> String {
             .filter(|x| x.method == "dense")
             .map(|x| num(x.stats.condition))
     });
+    for v in Variant::BOTH {
+        if let Some(x) = sp(v) {
+            if let Some(a) = x.asymmetry.filter(|a| *a > crate::curvature::KINK_ASYMMETRY) {
+                let _ = writeln!(
+                    s,
+                    "warning: the {v} Hessian crossed a ReLU kink (asymmetry {} even at \
+                     fd_step {}): eigenvalues below the noise floor are noise; a smooth \
+                     activation (gelu, tanh) avoids this",
+                    num(a),
+                    num(x.fd_step)
+                );
+            }
+        }
+    }
     if !r.residual.pruning.is_empty() || !r.plain.pruning.is_empty() {
         let p = &c.prune;
         let _ = writeln!(

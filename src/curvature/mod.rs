@@ -17,6 +17,7 @@ mod spectrum;
 
 pub use spectrum::{
     choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumOptions, Stability, StatSources,
+    KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.

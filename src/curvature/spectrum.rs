@@ -9,7 +9,8 @@ use super::hutchinson::{hutchinson, Hutchinson, HutchinsonOptions};
 use super::lanczos::{lanczos, LanczosOptions, LanczosResult};
 use super::slq::{slq, Density, SlqOptions};
 use super::{
-    dense_hessian, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram, Hvp, SpectrumStats,
+    dense_hessian, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram, Hvp, LossGrad,
+    Shared, SpectrumStats,
 };
 use crate::config::{HessianConfig, HessianMethod};
 use crate::model::{Network, PreparedBatch};
@@ -193,9 +194,12 @@ pub fn spectrum(
     let mut diagonal = None;
     let mut s = match choose_method(cfg, n)? {
         HessianMethod::Dense => {
-            let h = dense_hessian(&loss, theta, cfg.fd_step, cancel, progress)?;
+            let (h, step, evals) =
+                dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, progress)?;
             diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
             let mut s = dense_result(&h, cfg)?;
+            s.fd_step = step;
+            s.gradient_evals = evals;
             if cfg.per_layer {
                 s.per_layer = opts
                     .layers
@@ -264,6 +268,38 @@ pub fn spectrum(
         spectrum: s,
         diagonal,
     })
+}
+
+/// Above this `asymmetry` the dense Hessian has crossed a ReLU kink: a smooth region gives
+/// ~1e-10 (truncation and rounding, docs/method.md), a crossing O(1).
+pub const KINK_ASYMMETRY: f64 = 1e-6;
+
+/// The dense Hessian at `fd_step`; when a column crossed a ReLU kink (asymmetry above
+/// [`KINK_ASYMMETRY`]) it is recomputed at a tenth and a hundredth of the step, since a
+/// crossing needs a pre-activation within `h·|∂z|` of zero. Returns the most symmetric
+/// matrix, the step that gave it, and the gradients spent on all tries.
+fn dense_avoiding_kinks<L: LossGrad + Shared>(
+    loss: &L,
+    theta: &[f64],
+    fd_step: f64,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(DenseHessian, f64, usize), CurvatureError> {
+    let mut best = dense_hessian(loss, theta, fd_step, cancel, progress)?;
+    let (mut step, mut best_step, mut evals) = (fd_step, fd_step, best.gradient_evals);
+    for _ in 0..2 {
+        if best.asymmetry <= KINK_ASYMMETRY {
+            break;
+        }
+        step /= 10.0;
+        let h = dense_hessian(loss, theta, step, cancel, progress)?;
+        evals += h.gradient_evals;
+        if h.asymmetry < best.asymmetry {
+            best = h;
+            best_step = step;
+        }
+    }
+    Ok((best, best_step, evals))
 }
 
 fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {
