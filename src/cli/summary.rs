@@ -157,7 +157,10 @@ pub fn render(r: &Record) -> String {
     });
     for v in Variant::BOTH {
         if let Some(x) = sp(v) {
-            if let Some(a) = x.asymmetry.filter(|a| *a > crate::curvature::KINK_ASYMMETRY) {
+            if let Some(a) = x
+                .asymmetry
+                .filter(|a| *a > crate::curvature::KINK_ASYMMETRY)
+            {
                 let _ = writeln!(
                     s,
                     "warning: the {v} Hessian crossed a ReLU kink (asymmetry {} even at \
