@@ -401,7 +401,12 @@ fn movie_reviews_as_tokens_through_load() {
 #[test]
 fn text_config_keys_are_checked() {
     let parse = |data: &str| Config::parse(&format!("name = \"t\"\n[data]\n{data}\n"), "t.toml");
-    let c = parse("source = \"movie_reviews\"\nencoding = \"tokens\"\nmax_len = 32").unwrap();
+    // token ids are for the transformer (config.rs checks the pairing)
+    let c = parse(
+        "source = \"movie_reviews\"\nencoding = \"tokens\"\nmax_len = 32\n\
+         [model]\nkind = \"transformer\"\nwidth = 8",
+    )
+    .unwrap();
     assert_eq!(
         (c.data.encoding, c.data.max_len),
         (TextEncoding::Tokens, 32)
