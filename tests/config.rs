@@ -128,6 +128,7 @@ fn the_template_is_a_valid_config_with_defaults() {
     assert_eq!(c.prune, resprune::config::PruneConfig::default());
     assert_eq!(c.data, resprune::config::DataConfig::default());
     assert_eq!(c.hessian, resprune::config::HessianConfig::default());
+    assert_eq!(c.model, resprune::config::ModelConfig::default());
 }
 
 #[test]

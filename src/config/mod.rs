@@ -988,11 +988,14 @@ encoding = "tfidf"     # movie_reviews, imdb, text_csv: tfidf | tokens (max_len 
 max_len = {ml}          # tokens: ids per text (0 = pad, 1 = unknown word, word i = i + 2)
 
 [model]
-kind = "mlp"
-width = {width}            # stem Linear(inputs, width), then `depth` blocks Linear(width, width)
+kind = "mlp"           # mlp | transformer (needs data.encoding = "tokens")
+width = {width}            # mlp: stem Linear(inputs, width), then `depth` blocks Linear(width, width)
+                       # transformer: model width d, `depth` attention + MLP blocks
 depth = {depth}
 activation = "relu"    # relu | gelu | tanh
-alpha = {alpha}            # residual: h + alpha * F(h); plain: F(h)
+alpha = {alpha}            # residual: h + alpha * F(h); plain: F(h); "learned": one scale per block (mlp)
+heads = {heads}              # transformer: attention heads (divides width)
+ff = {ff}                 # transformer: MLP hidden width (0 = 4 x width)
 # alpha_sweep = [0.0, 0.25, 0.5, 1.0]   # also the residual model at each alpha (plain -> residual)
 
 [train]
@@ -1053,6 +1056,8 @@ finetune_epochs = 0        # train after pruning with the mask held (0 = no fine
         width = d.model.width,
         depth = d.model.depth,
         alpha = d.model.alpha,
+        heads = d.model.heads,
+        ff = d.model.ff,
         lr = d.train.lr,
         epochs = d.train.epochs,
         bs = d.train.batch_size,
