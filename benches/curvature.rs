@@ -112,6 +112,12 @@ fn hvp_large(c: &mut Criterion) {
         g.bench_function(format!("{variant}/hvp"), |b| {
             b.iter(|| hvp.hvp(&v, &mut out))
         });
+        // one gradient per product once g(theta) is cached (hessian.fd_scheme = "forward")
+        let mut fwd = FdHvp::forward(&loss, &theta, 1e-8);
+        fwd.hvp(&v, &mut out);
+        g.bench_function(format!("{variant}/hvp_forward"), |b| {
+            b.iter(|| fwd.hvp(&v, &mut out))
+        });
         let mut grad = vec![0.0; theta.len()];
         g.bench_function(format!("{variant}/gradient"), |b| {
             b.iter(|| net.loss_grad(&theta, &batch, &mut grad))
@@ -128,6 +134,12 @@ fn hvp_large(c: &mut Criterion) {
         g.bench_function(format!("{variant}/lanczos_100_steps"), |b| {
             b.iter(|| {
                 let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
+                curvature::lanczos::lanczos(&mut hvp, &opts, &never).unwrap()
+            })
+        });
+        g.bench_function(format!("{variant}/lanczos_100_steps_forward"), |b| {
+            b.iter(|| {
+                let mut hvp = FdHvp::forward(&loss, &theta, 1e-8);
                 curvature::lanczos::lanczos(&mut hvp, &opts, &never).unwrap()
             })
         });

@@ -195,3 +195,18 @@ fn transformer_and_token_encoding_go_together_and_heads_divide_the_width() {
     let t = spec.transformer.unwrap();
     assert_eq!((t.vocab, t.max_len, t.heads, t.ff), (500, 64, 3, 48));
 }
+
+#[test]
+fn the_forward_scheme_needs_a_small_step() {
+    let e = err("name = \"t\"\n[hessian]\nfd_scheme = \"forward\"\n");
+    assert!(
+        e.contains("hessian.fd_scheme") && e.contains("fd_step = 1e-8"),
+        "{e}"
+    );
+    let c = Config::parse(
+        "name = \"t\"\n[hessian]\nfd_scheme = \"forward\"\nfd_step = 1e-8\n",
+        "exp.toml",
+    )
+    .unwrap();
+    assert_eq!(c.hessian.fd_scheme, resprune::config::FdScheme::Forward);
+}

@@ -269,6 +269,17 @@ fn lanczos_on_a_network_matches_its_dense_hessian() {
     // Lanczos error is smaller still, so 1e-6 relative is met with several digits to spare
     // for these eigenvalues (none is within 1e-3 of zero relative to |λ|max).
     let worst = check_extremes(&r.top, &r.bottom, &exact, 5, 1e-6);
+    // The forward scheme at step 1e-8: one gradient per product. Its error is O(h) truncation
+    // plus eps/h rounding, ~1e-8 of the Hessian's scale, and its operator is symmetric only to
+    // that level; the extremes here are >= 1e-2 of |λ|max, so 1e-5 relative holds with room.
+    let mut fwd = FdHvp::forward(&loss, &theta, 1e-8);
+    let rf = lanczos(&mut fwd, &opts, &AtomicBool::new(false)).unwrap();
+    assert_eq!(fwd.gradient_evals(), rf.hvps + 1);
+    let worst_fwd = check_extremes(&rf.top, &rf.bottom, &exact, 5, 1e-5);
+    eprintln!(
+        "forward scheme: worst rel error {worst_fwd:e} in {} steps",
+        rf.steps
+    );
     eprintln!(
         "network: dense asymmetry {:e}, {} Lanczos steps, worst rel error {worst:e}, \
          5th largest {:.6e}, 5th smallest {:.6e}; dense {:?}, lanczos {:?}",
@@ -279,6 +290,45 @@ fn lanczos_on_a_network_matches_its_dense_hessian() {
         t_dense,
         t_lanczos
     );
+}
+
+#[test]
+fn forward_differences_agree_with_central_ones_and_spend_one_gradient_per_product() {
+    let (net, batch, theta) = network();
+    let loss = BatchLoss {
+        net: &net,
+        batch: &batch,
+    };
+    let mut central = FdHvp::new(&loss, &theta, 1e-5);
+    let mut forward = FdHvp::forward(&loss, &theta, 1e-8);
+    let n = theta.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for k in 0..3 {
+        let v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let (mut hc, mut hf) = (vec![0.0; n], vec![0.0; n]);
+        central.hvp(&v, &mut hc);
+        forward.hvp(&v, &mut hf);
+        // central is ~1e-10 accurate; forward's truncation (h/2)·∂³g is ~1e-8 relative and its
+        // rounding eps·|g|/h ~ 1e-8: together well under 1e-6 of |Hv|
+        let diff = hc
+            .iter()
+            .zip(&hf)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm = hc.iter().map(|a| a * a).sum::<f64>().sqrt();
+        assert!(
+            diff < 1e-6 * norm,
+            "product {k}: |Hv_fwd - Hv_central| / |Hv| = {}",
+            diff / norm
+        );
+        assert_eq!(
+            forward.gradient_evals(),
+            k + 2,
+            "g(theta) once, then one per product"
+        );
+        assert_eq!(central.gradient_evals(), 2 * (k + 1));
+    }
 }
 
 #[test]

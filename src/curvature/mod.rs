@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::FdScheme;
 use crate::model::{Network, PreparedBatch};
 
 pub mod hutchinson;
@@ -81,28 +82,50 @@ impl Hvp for DiagHvp {
     }
 }
 
-/// `H v` at `theta` by central differences of the gradient.
+/// `H v` at `theta` by finite differences of the gradient: central by default, forward with
+/// [`FdHvp::forward`].
 pub struct FdHvp<'a, L: LossGrad> {
     loss: &'a L,
     theta: Vec<f64>,
     fd_step: f64,
+    scheme: FdScheme,
     evals: usize,
     plus: Vec<f64>,
     minus: Vec<f64>,
     g_minus: Vec<f64>,
+    /// `g(theta)` for the forward scheme, computed at the first product.
+    g0: Option<Vec<f64>>,
 }
 
 impl<'a, L: LossGrad> FdHvp<'a, L> {
+    /// Central differences: `(g(θ + hv) − g(θ − hv)) / 2h`, two gradients per product.
     pub fn new(loss: &'a L, theta: &[f64], fd_step: f64) -> Self {
+        Self::with_scheme(loss, theta, fd_step, FdScheme::Central)
+    }
+
+    /// Forward differences: `(g(θ + hv) − g(θ)) / h`, one gradient per product after one at
+    /// `θ`; use a step near `sqrt(ε)` (1e-8).
+    pub fn forward(loss: &'a L, theta: &[f64], fd_step: f64) -> Self {
+        Self::with_scheme(loss, theta, fd_step, FdScheme::Forward)
+    }
+
+    /// The scheme and step a config asks for.
+    pub fn for_config(loss: &'a L, theta: &[f64], cfg: &crate::config::HessianConfig) -> Self {
+        Self::with_scheme(loss, theta, cfg.fd_step, cfg.fd_scheme)
+    }
+
+    fn with_scheme(loss: &'a L, theta: &[f64], fd_step: f64, scheme: FdScheme) -> Self {
         let n = theta.len();
         FdHvp {
             loss,
             theta: theta.to_vec(),
             fd_step,
+            scheme,
             evals: 0,
             plus: vec![0.0; n],
             minus: vec![0.0; n],
             g_minus: vec![0.0; n],
+            g0: None,
         }
     }
 }
@@ -118,20 +141,35 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
             out.iter_mut().for_each(|o| *o = 0.0);
             return;
         }
-        for ((p, m), (t, vi)) in self
-            .plus
-            .iter_mut()
-            .zip(self.minus.iter_mut())
-            .zip(self.theta.iter().zip(v))
-        {
+        for (p, (t, vi)) in self.plus.iter_mut().zip(self.theta.iter().zip(v)) {
             *p = t + h * vi;
-            *m = t - h * vi;
         }
-        self.loss.loss_grad(&self.plus, out);
-        self.loss.loss_grad(&self.minus, &mut self.g_minus);
-        self.evals += 2;
-        for (o, m) in out.iter_mut().zip(&self.g_minus) {
-            *o = (*o - m) / (2.0 * h);
+        match self.scheme {
+            FdScheme::Central => {
+                for (m, (t, vi)) in self.minus.iter_mut().zip(self.theta.iter().zip(v)) {
+                    *m = t - h * vi;
+                }
+                self.loss.loss_grad(&self.plus, out);
+                self.loss.loss_grad(&self.minus, &mut self.g_minus);
+                self.evals += 2;
+                for (o, m) in out.iter_mut().zip(&self.g_minus) {
+                    *o = (*o - m) / (2.0 * h);
+                }
+            }
+            FdScheme::Forward => {
+                if self.g0.is_none() {
+                    let mut g0 = vec![0.0; self.theta.len()];
+                    self.loss.loss_grad(&self.theta, &mut g0);
+                    self.evals += 1;
+                    self.g0 = Some(g0);
+                }
+                let g0 = self.g0.as_deref().unwrap_or_default();
+                self.loss.loss_grad(&self.plus, out);
+                self.evals += 1;
+                for (o, g) in out.iter_mut().zip(g0) {
+                    *o = (*o - g) / h;
+                }
+            }
         }
     }
 

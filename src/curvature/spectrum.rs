@@ -211,7 +211,7 @@ pub fn spectrum(
         }
         _ => {
             let mut hvp = Counted {
-                inner: FdHvp::new(&loss, theta, cfg.fd_step),
+                inner: FdHvp::for_config(&loss, theta, cfg),
                 done: 0,
                 progress,
             };
@@ -242,7 +242,7 @@ pub fn spectrum(
     s.samples = batch.len();
     if let Some(second) = opts.check {
         let other = BatchLoss { net, batch: second };
-        let mut hvp = FdHvp::new(&other, theta, cfg.fd_step);
+        let mut hvp = FdHvp::for_config(&other, theta, cfg);
         let top = lanczos(
             &mut hvp,
             &LanczosOptions {

@@ -528,7 +528,7 @@ fn run_pair(
                     (true, None) => {
                         // above the dense limit: Hutchinson's E[v ⊙ Hv]
                         let loss = BatchLoss { net, batch: &batch };
-                        let mut h = FdHvp::new(&loss, theta, cfg.hessian.fd_step);
+                        let mut h = FdHvp::for_config(&loss, theta, &cfg.hessian);
                         Some(curvature::hutchinson::diagonal(
                             &mut h,
                             cfg.prune.diagonal_samples,
