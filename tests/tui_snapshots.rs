@@ -380,3 +380,76 @@ fn replay_popup_shows_the_first_mismatches() {
         "{s}"
     );
 }
+
+#[test]
+fn a_lanczos_record_shows_its_slq_histogram_and_no_dense_only_counts() {
+    // a small run above a tiny dense limit: Lanczos + SLQ + Hutchinson
+    let cfg = resprune::config::Config::parse(
+        r#"
+name = "lanczos-view"
+[data]
+source = "teacher"
+samples = 60
+features = 4
+[model]
+width = 6
+[train]
+epochs = 1
+[hessian]
+method = "lanczos"
+lanczos_steps = 10
+slq_runs = 2
+slq_steps = 10
+hutchinson_samples = 4
+"#,
+        "lanczos-view.toml",
+    )
+    .unwrap();
+    let record = resprune::experiment::run(
+        &cfg,
+        &resprune::experiment::quiet,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(record
+        .residual
+        .spectrum
+        .as_ref()
+        .unwrap()
+        .eigenvalues
+        .is_empty());
+    let mut a = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
+    a.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: PathBuf::from("lanczos-view.toml"),
+            record: Ok(Box::new(record)),
+        }],
+        configs: vec![],
+        open: None,
+    });
+    press(&mut a, KeyCode::Enter);
+    let screen = text(&draw(&a, 160, 48));
+    assert!(screen.contains("SLQ density"), "{screen}");
+    assert!(!screen.contains("dense eigenvalues"), "{screen}");
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!("│{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row:\n{screen}"))
+            .to_string()
+    };
+    // Lanczos measures neither the near-zero count nor the condition number
+    for name in ["near 0", "cond"] {
+        let r = row(name);
+        let cells: Vec<&str> = r
+            .split('│')
+            .nth(1)
+            .unwrap()
+            .trim_start_matches(name)
+            .split_whitespace()
+            .collect();
+        assert_eq!(cells, ["-", "-"], "{r}");
+    }
+    // ... while the moments are there
+    assert!(!row("Var").contains(" - "), "{}", row("Var"));
+}

@@ -101,14 +101,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
     } else {
         "counts"
     };
-    let source = if app.slq {
-        "SLQ density"
+    // what the record holds: every eigenvalue (dense) or the SLQ density's histogram
+    let lanczos = [res, pl].iter().flatten().any(|s| s.eigenvalues.is_empty());
+    let (source, note) = if lanczos {
+        ("SLQ density", "  (Lanczos record: moments by Hutchinson)")
     } else {
-        "dense eigenvalues"
+        ("dense eigenvalues", "  (dense only)")
     };
     let head_line = Line::from(vec![
         Span::styled(format!("{source}, {mode}, shared axis"), theme.text()),
-        Span::styled("  (dense only)", theme.dim()),
+        Span::styled(note, theme.dim()),
     ]);
     frame.render_widget(Paragraph::new(head_line), head);
 
@@ -168,6 +170,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         shown.stats(Variant::Residual),
         shown.stats(Variant::Plain),
         wide || tall,
+        !lanczos,
     );
 }
 
@@ -221,9 +224,18 @@ fn stats_table(
     r: Option<&SpectrumStats>,
     p: Option<&SpectrumStats>,
     tall: bool,
+    dense: bool,
 ) {
     let f = |s: Option<&SpectrumStats>, g: &dyn Fn(&SpectrumStats) -> String| {
         s.map(g).unwrap_or_else(super::dash)
+    };
+    // Lanczos measures neither (see `sources.counts` in the record)
+    let counted = |s: Option<&SpectrumStats>, g: &dyn Fn(&SpectrumStats) -> String| {
+        if dense {
+            f(s, g)
+        } else {
+            super::dash()
+        }
     };
     let items: Vec<(&str, String, String)> = vec![
         (
@@ -258,13 +270,13 @@ fn stats_table(
         ),
         (
             "near 0",
-            f(r, &|s| s.near_zero.to_string()),
-            f(p, &|s| s.near_zero.to_string()),
+            counted(r, &|s| s.near_zero.to_string()),
+            counted(p, &|s| s.near_zero.to_string()),
         ),
         (
             "cond",
-            f(r, &|s| fmt::num(s.condition)),
-            f(p, &|s| fmt::num(s.condition)),
+            counted(r, &|s| fmt::num(s.condition)),
+            counted(p, &|s| fmt::num(s.condition)),
         ),
     ];
     let cell = |(name, a, b): &(&str, String, String)| {
