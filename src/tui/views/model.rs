@@ -103,17 +103,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
             ]))
         })
         .collect();
+    let (pruned_res, pruned_pl) = (pruned(res), pruned(pl));
     rows.push(
         Row::new(cols(vec![
             Cell::from("total"),
             Cell::from(""),
             Cell::from(m.params.to_string()),
             Cell::from(""),
-            Cell::from(Span::styled(pruned(res), theme.residual())),
-            Cell::from(Span::styled(pruned(pl), theme.plain())),
+            Cell::from(Span::styled(pruned_res.clone(), theme.residual())),
+            Cell::from(Span::styled(pruned_pl.clone(), theme.plain())),
         ]))
         .style(theme.title()),
     );
+    // `pruned/eligible` grows with the model (e.g. 4934/16448)
+    let count_w = pruned_res.len().max(pruned_pl.len()).max(7) as u16;
     let name_w = m
         .layers
         .iter()
@@ -126,8 +129,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         Constraint::Length(7),
         Constraint::Length(6),
         Constraint::Length(4),
-        Constraint::Length(7),
-        Constraint::Length(7),
+        Constraint::Length(count_w),
+        Constraint::Length(count_w),
     ];
     if !with_shape {
         widths.remove(1);
