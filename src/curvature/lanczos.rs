@@ -367,4 +367,3 @@ fn orthogonalise(basis: &[Vec<f64>], w: &mut [f64], coef: &mut Vec<f64>) {
         }
     });
 }
-
