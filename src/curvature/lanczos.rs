@@ -308,6 +308,25 @@ pub fn lanczos<H: Hvp + ?Sized>(
     })
 }
 
+/// `w -= Σ_k (b_k · w) b_k` over the basis (one classical Gram–Schmidt pass), the coefficients
+/// left in `coef`. The pass is memory-bound (it reads the whole basis twice), so the dots run
+/// in parallel over basis vectors and the update in parallel over cache-sized chunks of `w`,
+/// each chunk reading every basis vector's slice once while it stays in cache.
+fn orthogonalise(basis: &[Vec<f64>], w: &mut [f64], coef: &mut Vec<f64>) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 4096;
+    let wr: &[f64] = w;
+    coef.par_extend(basis.par_iter().map(|b| dot(b, wr)));
+    w.par_chunks_mut(CHUNK).enumerate().for_each(|(i, wc)| {
+        let (lo, len) = (i * CHUNK, wc.len());
+        for (b, c) in basis.iter().zip(coef.iter()) {
+            for (wi, bi) in wc.iter_mut().zip(&b[lo..lo + len]) {
+                *wi -= c * bi;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,23 +366,4 @@ mod tests {
         let r = lanczos(&mut Diag(vec![1.0; 10]), &opts, &AtomicBool::new(true));
         assert!(matches!(r, Err(CurvatureError::Cancelled)));
     }
-}
-
-/// `w -= Σ_k (b_k · w) b_k` over the basis (one classical Gram–Schmidt pass), the coefficients
-/// left in `coef`. The pass is memory-bound (it reads the whole basis twice), so the dots run
-/// in parallel over basis vectors and the update in parallel over cache-sized chunks of `w`,
-/// each chunk reading every basis vector's slice once while it stays in cache.
-fn orthogonalise(basis: &[Vec<f64>], w: &mut [f64], coef: &mut Vec<f64>) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 4096;
-    let wr: &[f64] = w;
-    coef.par_extend(basis.par_iter().map(|b| dot(b, wr)));
-    w.par_chunks_mut(CHUNK).enumerate().for_each(|(i, wc)| {
-        let (lo, len) = (i * CHUNK, wc.len());
-        for (b, c) in basis.iter().zip(coef.iter()) {
-            for (wi, bi) in wc.iter_mut().zip(&b[lo..lo + len]) {
-                *wi -= c * bi;
-            }
-        }
-    });
 }
