@@ -197,16 +197,18 @@ fn transformer_and_token_encoding_go_together_and_heads_divide_the_width() {
 }
 
 #[test]
-fn the_forward_scheme_needs_a_small_step() {
-    let e = err("name = \"t\"\n[hessian]\nfd_scheme = \"forward\"\n");
-    assert!(
-        e.contains("hessian.fd_scheme") && e.contains("fd_step = 1e-8"),
-        "{e}"
-    );
+fn the_forward_scheme_takes_its_own_step() {
     let c = Config::parse(
-        "name = \"t\"\n[hessian]\nfd_scheme = \"forward\"\nfd_step = 1e-8\n",
+        "name = \"t\"\n[hessian]\nfd_scheme = \"forward\"\n",
         "exp.toml",
     )
     .unwrap();
     assert_eq!(c.hessian.fd_scheme, resprune::config::FdScheme::Forward);
+    // forward differences at ~sqrt(eps); the dense Hessian keeps the central fd_step
+    assert_eq!(c.hessian.hvp_step(), resprune::config::FORWARD_STEP);
+    assert_eq!(c.hessian.fd_step, 1e-5);
+    let d = resprune::config::HessianConfig::default();
+    assert_eq!(d.hvp_step(), d.fd_step);
+    let e = err("name = \"t\"\n[hessian]\nfd_scheme = \"backward\"\n");
+    assert!(e.contains("exp.toml:3") && e.contains("forward"), "{e}");
 }

@@ -164,3 +164,43 @@ fn alpha_accepts_a_number_or_learned_and_names_anything_else() {
         "{e}"
     );
 }
+
+#[test]
+fn both_models_get_the_same_hessian_method_even_when_the_scales_cross_the_dense_limit() {
+    // shared: stem 4x3+4, two blocks 4x4+4, head 3x4+3 = 71; the residual model has 73
+    let cfg = Config::parse(
+        r#"
+name = "edge"
+[data]
+source = "teacher"
+samples = 40
+features = 3
+classes = 3
+[model]
+width = 4
+depth = 2
+activation = "tanh"
+alpha = "learned"
+[train]
+epochs = 1
+[hessian]
+method = "auto"
+dense_limit = 71
+lanczos_steps = 20
+slq_runs = 1
+slq_steps = 10
+hutchinson_samples = 4
+[prune]
+ratios = [0.3]
+"#,
+        "edge.toml",
+    )
+    .unwrap();
+    let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
+    let method = |v: &resprune::record::VariantResult| v.spectrum.as_ref().unwrap().method.clone();
+    assert_eq!(r.plain.spectrum.as_ref().unwrap().params, 71);
+    assert_eq!(r.residual.spectrum.as_ref().unwrap().params, 73);
+    // chosen by the larger model, for both: the verdict compares like with like
+    assert_eq!(method(&r.residual), "lanczos");
+    assert_eq!(method(&r.plain), "lanczos");
+}

@@ -430,6 +430,10 @@ pub enum HessianMethod {
     Lanczos,
 }
 
+/// The forward scheme's relative step: near `sqrt(ε)`, where its O(h) truncation and its
+/// `ε/h` rounding balance (~1e-8 each; docs/method.md).
+pub const FORWARD_STEP: f64 = 1e-8;
+
 /// Finite-difference scheme of the Hessian-vector product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -454,8 +458,9 @@ pub struct HessianConfig {
     /// Relative finite-difference step for Hessian-vector products (see docs/method.md).
     pub fd_step: f64,
     /// How Lanczos, SLQ and Hutchinson difference the gradient: `central` (two gradients per
-    /// product, error ~1e-10) or `forward` (one gradient per product after one at theta,
-    /// error ~1e-8 at `fd_step = 1e-8`). The dense Hessian is always central.
+    /// product at `fd_step`, error ~1e-10) or `forward` (one gradient per product after one at
+    /// theta, at its own step [`FORWARD_STEP`], error ~1e-8). The dense Hessian and the pruning
+    /// prediction are always central at `fd_step`.
     pub fd_scheme: FdScheme,
     /// Largest eigenvalues Lanczos reports.
     pub top_k: usize,
@@ -482,6 +487,17 @@ pub struct HessianConfig {
     /// Also compute the top eigenvalue on a second, disjoint batch of `samples` examples and
     /// report the difference (a stability check; needs `samples` > 0 and enough data).
     pub check_batch: bool,
+}
+
+impl HessianConfig {
+    /// The step of the Hessian-vector products `fd_scheme` asks for (Lanczos, SLQ,
+    /// Hutchinson).
+    pub fn hvp_step(&self) -> f64 {
+        match self.fd_scheme {
+            FdScheme::Central => self.fd_step,
+            FdScheme::Forward => FORWARD_STEP,
+        }
+    }
 }
 
 impl Default for HessianConfig {
@@ -821,16 +837,6 @@ impl Config {
                 ),
             );
         }
-        if h.fd_scheme == FdScheme::Forward && h.fd_step > 1e-6 {
-            return bad(
-                "hessian.fd_scheme",
-                format!(
-                    "\"forward\" has an error of order fd_step (here {}); set hessian.fd_step \
-                     = 1e-8, near sqrt(machine epsilon), or use \"central\"",
-                    h.fd_step
-                ),
-            );
-        }
         if h.lanczos_steps < 2 {
             return bad("hessian.lanczos_steps", "must be at least 2");
         }
@@ -1043,7 +1049,7 @@ samples = 0            # examples the loss is averaged over (first N of the trai
 dense_limit = {dl}
 bins = {bins}              # histogram bins stored in the record
 fd_step = 1e-5         # relative central-difference step of the Hessian-vector product
-fd_scheme = "central"  # central | forward (half the gradients above dense_limit; set fd_step = 1e-8)
+fd_scheme = "central"  # central | forward (one gradient per product above dense_limit, error ~1e-8)
 top_k = 5              # lanczos: largest eigenvalues
 bottom_k = 5           # lanczos: smallest eigenvalues
 lanczos_steps = 100    # lanczos: most steps (keeps steps x params floats)

@@ -111,7 +111,7 @@ impl<'a, L: LossGrad> FdHvp<'a, L> {
 
     /// The scheme and step a config asks for.
     pub fn for_config(loss: &'a L, theta: &[f64], cfg: &crate::config::HessianConfig) -> Self {
-        Self::with_scheme(loss, theta, cfg.fd_step, cfg.fd_scheme)
+        Self::with_scheme(loss, theta, cfg.hvp_step(), cfg.fd_scheme)
     }
 
     fn with_scheme(loss: &'a L, theta: &[f64], fd_step: f64, scheme: FdScheme) -> Self {

@@ -62,8 +62,11 @@ pub struct Spectrum {
     /// Examples the loss was averaged over.
     pub samples: usize,
     pub params: usize,
+    /// The relative finite-difference step used (the dense Hessian's after any kink retry;
+    /// the Hessian-vector products' otherwise).
     pub fd_step: f64,
-    /// Gradient evaluations spent on this spectrum (two per Hessian-vector product).
+    /// Gradient evaluations spent on this spectrum: two per central Hessian-vector product,
+    /// one per forward one (plus one at theta), all kink retries included.
     pub gradient_evals: usize,
     pub sources: StatSources,
     /// Dense: `max |H − Hᵀ| / max |H|` of the finite-difference Hessian before symmetrising.
@@ -292,11 +295,15 @@ fn dense_avoiding_kinks<L: LossGrad + Shared>(
             break;
         }
         step /= 10.0;
-        let h = dense_hessian(loss, theta, step, cancel, progress)?;
+        // the progress bar stays full: a retry restarting it would read as going backwards
+        let h = dense_hessian(loss, theta, step, cancel, &|_| {})?;
         evals += h.gradient_evals;
         if h.asymmetry < best.asymmetry {
             best = h;
             best_step = step;
+        } else {
+            // not a kink this step avoids (or only rounding left): stop paying for tries
+            break;
         }
     }
     Ok((best, best_step, evals))
@@ -434,7 +441,7 @@ fn lanczos_result<H: Hvp>(
         method: "lanczos".into(),
         samples: 0,
         params: n,
-        fd_step: cfg.fd_step,
+        fd_step: cfg.hvp_step(),
         gradient_evals: 0,
         sources: StatSources {
             extremes: format!(

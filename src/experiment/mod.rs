@@ -59,6 +59,8 @@ pub enum RunEvent {
     },
     Spectrum {
         variant: Variant,
+        /// `dense` or `lanczos`: which statistics were measured (see `Spectrum::sources`).
+        method: String,
         stats: SpectrumStats,
     },
     PruneRow {
@@ -480,6 +482,16 @@ fn run_pair(
         .iter()
         .any(|m| *m != PruneMethod::Magnitude);
     let mut diagonals: Vec<Option<Vec<f64>>> = vec![None; nets.len()];
+    // One method for every model, chosen by the largest (the residual one holds `depth` more
+    // parameters with learned scales): the verdict must compare like with like.
+    let largest = nets.iter().map(Network::dim).max().unwrap_or(0);
+    let mut hessian_cfg = cfg.hessian.clone();
+    hessian_cfg.method = curvature::choose_method(&cfg.hessian, largest).map_err(|source| {
+        ExperimentError::Curvature {
+            variant: Variant::Residual,
+            source,
+        }
+    })?;
     for (k, (net, theta)) in nets.iter().zip(thetas.iter()).enumerate() {
         let v = net.variant();
         let alive = |ev| quiet_after_pair(k, ev);
@@ -490,7 +502,7 @@ fn run_pair(
         let batch = net.prepare(&hess.x, &hess.y);
         let check_batch = check.as_ref().map(|c| net.prepare(&c.x, &c.y));
         let n = theta.len();
-        let total = match curvature::choose_method(&cfg.hessian, n) {
+        let total = match curvature::choose_method(&hessian_cfg, n) {
             Ok(HessianMethod::Dense) => n,
             // an upper bound: Lanczos and Hutchinson may stop early
             _ => {
@@ -510,7 +522,7 @@ fn run_pair(
             }
         };
         let opts = curvature::SpectrumOptions {
-            cfg: &cfg.hessian,
+            cfg: &hessian_cfg,
             seed,
             layers: layer_ranges(net.layout()),
             check: check_batch.as_ref(),
@@ -519,6 +531,7 @@ fn run_pair(
             Ok(s) => {
                 alive(RunEvent::Spectrum {
                     variant: v,
+                    method: s.spectrum.method.clone(),
                     stats: s.spectrum.stats.clone(),
                 });
                 results[k].spectrum = Some(s.spectrum);

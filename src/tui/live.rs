@@ -39,6 +39,8 @@ pub struct LiveRun {
     pub plain: VariantResult,
     pub residual_stats: Option<SpectrumStats>,
     pub plain_stats: Option<SpectrumStats>,
+    /// `dense` or `lanczos`, once a spectrum is in (one method for the pair).
+    pub spectrum_method: Option<String>,
     /// When the current stage started (for the ETA).
     pub stage_started: Option<Instant>,
     /// When the last event arrived.
@@ -62,6 +64,7 @@ impl LiveRun {
             plain: VariantResult::new(Variant::Plain),
             residual_stats: None,
             plain_stats: None,
+            spectrum_method: None,
             stage_started: None,
             last_event: None,
         }
@@ -124,10 +127,17 @@ impl LiveRun {
                 self.variant_mut(variant).history.push(stats);
             }
             RunEvent::HessianProgress { done, total, .. } => self.hessian = Some((done, total)),
-            RunEvent::Spectrum { variant, stats } => match variant {
-                Variant::Residual => self.residual_stats = Some(stats),
-                Variant::Plain => self.plain_stats = Some(stats),
-            },
+            RunEvent::Spectrum {
+                variant,
+                method,
+                stats,
+            } => {
+                self.spectrum_method = Some(method);
+                match variant {
+                    Variant::Residual => self.residual_stats = Some(stats),
+                    Variant::Plain => self.plain_stats = Some(stats),
+                }
+            }
             RunEvent::PruneRow { variant, row } => self.variant_mut(variant).pruning.push(row),
             RunEvent::Finished(path) => {
                 if let Some(prev) = self.stage.take() {

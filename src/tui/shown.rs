@@ -61,6 +61,17 @@ impl<'a> Shown<'a> {
         self.record().and_then(|r| r.variant(v).spectrum.as_ref())
     }
 
+    /// `dense` or `lanczos`: which method measured the spectra (one for the pair).
+    pub fn spectrum_method(&self) -> Option<&'a str> {
+        match self {
+            Shown::Record { record, .. } => Variant::BOTH
+                .iter()
+                .find_map(|v| record.variant(*v).spectrum.as_ref())
+                .map(|s| s.method.as_str()),
+            Shown::Live(l) => l.spectrum_method.as_deref(),
+        }
+    }
+
     pub fn stats(&self, v: Variant) -> Option<&'a SpectrumStats> {
         match self {
             Shown::Record { record, .. } => record.variant(v).spectrum.as_ref().map(|s| &s.stats),

@@ -101,10 +101,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
     } else {
         "counts"
     };
-    // what the record holds: every eigenvalue (dense) or the SLQ density's histogram
-    let lanczos = [res, pl].iter().flatten().any(|s| s.eigenvalues.is_empty());
+    // what was measured: every eigenvalue (dense) or the SLQ density's histogram
+    let lanczos = shown.spectrum_method() == Some("lanczos");
     let (source, note) = if lanczos {
-        ("SLQ density", "  (Lanczos record: moments by Hutchinson)")
+        ("SLQ density", "  (Lanczos: moments by Hutchinson)")
     } else {
         ("dense eigenvalues", "  (dense only)")
     };
