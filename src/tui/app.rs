@@ -6,8 +6,6 @@ use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::model::Variant;
-
 use super::keys::{Context, KeyMap};
 use super::live::{LiveRun, RunState};
 use crate::record::diff::RecordDiff;
@@ -199,8 +197,6 @@ pub struct App {
     pub keys: KeyMap,
     pub ascii: bool,
     pub log_counts: bool,
-    /// Show the SLQ density instead of the dense spectrum (where the record has both).
-    pub slq: bool,
     pub marked: Option<PathBuf>,
     /// The record being replayed on a worker thread.
     pub replaying: Option<PathBuf>,
@@ -241,7 +237,6 @@ impl App {
             keys,
             ascii: setup.ascii,
             log_counts: false,
-            slq: false,
             marked: None,
             replaying: None,
             status,
@@ -631,19 +626,16 @@ impl App {
             },
             Action::LogCounts => self.log_counts = !self.log_counts,
             Action::SpectrumSource => {
-                // records hold one of the two today (hessian.method dense or lanczos)
-                self.slq = false;
-                let dense = self.shown().is_some_and(|s| {
-                    Variant::BOTH
-                        .iter()
-                        .all(|v| s.spectrum(*v).is_some_and(|x| !x.eigenvalues.is_empty()))
-                });
+                // a record holds one of the two (one hessian method for the pair)
+                let lanczos = self
+                    .shown()
+                    .is_some_and(|s| s.spectrum_method() == Some("lanczos"));
                 self.say(
                     Level::Info,
-                    if dense {
-                        "dense only: this record has no SLQ density"
-                    } else {
+                    if lanczos {
                         "SLQ only: this record has no dense spectrum"
+                    } else {
+                        "dense only: this record has no SLQ density"
                     },
                 );
             }
