@@ -11,7 +11,7 @@ use resprune::config::Config;
 use resprune::curvature::{self, BatchLoss, FdHvp, Hvp};
 use resprune::data;
 use resprune::experiment;
-use resprune::model::{Activation, ModelSpec, Network, Variant};
+use resprune::model::{Network, Variant};
 use resprune::train;
 
 fn article() -> Config {
@@ -76,27 +76,13 @@ fn whole_article_run(c: &mut Criterion) {
 
 /// peer.py part (c): 784 -> 256 x 4 blocks -> 10, batch 1000, random data and init.
 fn hvp_large(c: &mut Criterion) {
-    let spec = ModelSpec {
-        inputs: 784,
-        width: 256,
-        depth: 4,
-        classes: 10,
-        activation: Activation::Relu,
-        alpha: 1.0,
-        learned_alpha: false,
-        transformer: None,
-    };
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let n = 1000;
-    let x: Vec<f64> = (0..n * 784)
-        .map(|_| rng.sample(rand_distr::StandardNormal))
-        .collect();
-    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..10)).collect();
-    let theta = spec.init(&mut rng);
-    let v: Vec<f64> = (0..theta.len())
-        .map(|_| rng.sample(rand_distr::StandardNormal))
-        .collect();
+    let resprune::bench::HvpProblem {
+        spec,
+        x,
+        y,
+        theta,
+        v,
+    } = resprune::bench::hvp_problem();
     let mut g = c.benchmark_group("hvp_466k");
     g.sample_size(10);
     g.warm_up_time(std::time::Duration::from_millis(500));
@@ -108,12 +94,12 @@ fn hvp_large(c: &mut Criterion) {
             batch: &batch,
         };
         let mut out = vec![0.0; theta.len()];
-        let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
+        let mut hvp = FdHvp::new(&loss, &theta, resprune::bench::CENTRAL_STEP);
         g.bench_function(format!("{variant}/hvp"), |b| {
             b.iter(|| hvp.hvp(&v, &mut out))
         });
         // one gradient per product once g(theta) is cached (hessian.fd_scheme = "forward")
-        let mut fwd = FdHvp::forward(&loss, &theta, 1e-8);
+        let mut fwd = FdHvp::forward(&loss, &theta, resprune::config::FORWARD_STEP);
         fwd.hvp(&v, &mut out);
         g.bench_function(format!("{variant}/hvp_forward"), |b| {
             b.iter(|| fwd.hvp(&v, &mut out))
@@ -133,13 +119,13 @@ fn hvp_large(c: &mut Criterion) {
         let never = AtomicBool::new(false);
         g.bench_function(format!("{variant}/lanczos_100_steps"), |b| {
             b.iter(|| {
-                let mut hvp = FdHvp::new(&loss, &theta, 1e-5);
+                let mut hvp = FdHvp::new(&loss, &theta, resprune::bench::CENTRAL_STEP);
                 curvature::lanczos::lanczos(&mut hvp, &opts, &never).unwrap()
             })
         });
         g.bench_function(format!("{variant}/lanczos_100_steps_forward"), |b| {
             b.iter(|| {
-                let mut hvp = FdHvp::forward(&loss, &theta, 1e-8);
+                let mut hvp = FdHvp::forward(&loss, &theta, resprune::config::FORWARD_STEP);
                 curvature::lanczos::lanczos(&mut hvp, &opts, &never).unwrap()
             })
         });

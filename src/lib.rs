@@ -3,6 +3,7 @@
 //!
 //! Layers, top to bottom: [`config`] -> [`data`] -> [`model`] -> [`train`] -> [`curvature`]
 //! -> [`prune`] -> [`record`], tied together by [`experiment::run`].
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod curvature;

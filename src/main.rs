@@ -63,6 +63,10 @@ enum Command {
         /// Kernel threads [default: the stored run's].
         #[arg(long)]
         threads: Option<usize>,
+        /// Re-run on this device instead of the stored one: cpu, cuda, cuda:N, auto
+        /// (compares a CPU record with a GPU run, or back).
+        #[arg(long)]
+        device: Option<String>,
         /// No progress spinner.
         #[arg(long, short)]
         quiet: bool,
@@ -99,6 +103,28 @@ enum Command {
     },
     /// List the records in a folder, newest first.
     List { dir: Option<PathBuf> },
+    /// Time gradients, HVPs and 100 Lanczos steps on the 466,698-parameter bench model
+    /// (peer.py part (c)), residual and plain, on a device.
+    Bench {
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Timed repetitions of each gradient and HVP.
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+        /// Timed repetitions of the Lanczos run (0 skips it).
+        #[arg(long, default_value_t = 1)]
+        lanczos_reps: usize,
+        /// Lanczos steps.
+        #[arg(long, default_value_t = 100)]
+        lanczos_steps: usize,
+        /// Kernel threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Also print the numbers as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,8 +152,9 @@ fn main() -> ExitCode {
             record,
             tolerance,
             threads,
+            device,
             quiet,
-        }) => match resprune::cli::replay(&record, tolerance, threads, quiet) {
+        }) => match resprune::cli::replay(&record, tolerance, threads, device.as_deref(), quiet) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
@@ -150,6 +177,23 @@ fn main() -> ExitCode {
             resprune::cli::new(&name, out.as_deref(), force).map(|_| ())
         }
         Some(Command::List { dir }) => resprune::cli::list(dir.as_deref()),
+        Some(Command::Bench {
+            device,
+            reps,
+            lanczos_reps,
+            lanczos_steps,
+            threads,
+            json,
+        }) => resprune::cli::bench(resprune::cli::BenchArgs {
+            device: &device,
+            options: resprune::bench::BenchOptions {
+                reps,
+                lanczos_reps,
+                lanczos_steps,
+            },
+            threads,
+            json,
+        }),
         None => resprune::tui::run(resprune::tui::Options {
             dir: resprune::record::default_dir(cli.experiments_dir.as_deref()),
             theme: cli.theme,

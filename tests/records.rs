@@ -101,6 +101,60 @@ fn replay_of_a_fresh_record_matches_exactly() {
 }
 
 #[test]
+fn replay_on_another_device_compares_everything_but_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let auto = SMALL.replace("seed = 3", "seed = 3\ndevice = \"auto\"");
+    let path = run_config(dir.path(), &auto, &[]);
+    let stored = record::load(&path).unwrap();
+    assert_eq!(stored.config.device, resprune::config::DeviceChoice::Auto);
+
+    let out = bin()
+        .arg("replay")
+        .arg(&path)
+        .args(["-q", "--device", "cpu"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("exactly"), "{stdout}");
+    assert!(stdout.contains("every number is identical"), "{stdout}");
+    let new_path = records_in(dir.path())
+        .into_iter()
+        .find(|p| *p != path)
+        .unwrap();
+    let new = record::load(&new_path).unwrap();
+    assert_eq!(new.config.device, resprune::config::DeviceChoice::Cpu);
+    assert_eq!(new.machine.device, "cpu");
+    assert_eq!(new.residual, stored.residual);
+
+    // a device the binary cannot open is an error that says what to do, and writes nothing
+    let out = bin()
+        .arg("replay")
+        .arg(&path)
+        .args(["-q", "--device", "gpu0"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("--device: unknown device `gpu0`"),
+        "{stderr}"
+    );
+    if !cfg!(feature = "cuda") {
+        let out = bin()
+            .arg("replay")
+            .arg(&path)
+            .args(["-q", "--device", "cuda"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("--features cuda"), "{stderr}");
+    }
+    assert_eq!(records_in(dir.path()).len(), 2);
+}
+
+#[test]
 fn replay_reports_an_edited_number_by_path_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = run_config(dir.path(), SMALL, &[]);
@@ -126,6 +180,11 @@ fn replay_reports_an_edited_number_by_path_and_exits_1() {
     // 1.5x against 1x: relative error 1/3
     assert!(rows[0].contains("3.333e-1"), "{stdout}");
     assert!(stdout.contains("1 of "), "{stdout}");
+    // the edited number is the furthest apart of all
+    assert!(
+        stdout.contains("largest relative difference: 3.333e-1 at residual.pruning[1].sensitivity"),
+        "{stdout}"
+    );
 
     // within a loose tolerance it matches
     let out = bin()

@@ -1,4 +1,4 @@
-//! The headless commands: run, replay, diff, show, new, list.
+//! The headless commands: run, replay, diff, show, new, list, bench.
 
 pub mod summary;
 
@@ -203,10 +203,22 @@ pub fn checkpoint_contents(
 /// `resprune-tui replay RECORD`: re-runs the stored config, writes the new record beside the
 /// old one and prints every value that differs by more than `tolerance` (relative). Returns
 /// whether all matched.
-pub fn replay(path: &Path, tolerance: f64, threads: Option<usize>, quiet: bool) -> Result<bool> {
+pub fn replay(
+    path: &Path,
+    tolerance: f64,
+    threads: Option<usize>,
+    device: Option<&str>,
+    quiet: bool,
+) -> Result<bool> {
     if tolerance.is_nan() || tolerance < 0.0 {
         bail!("--tolerance is {tolerance}; it must be a relative error >= 0 (0 = exact)");
     }
+    let device: Option<config::DeviceChoice> = device
+        .map(|d| {
+            d.parse()
+                .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
+        })
+        .transpose()?;
     let stored = record::load(path)?;
     // records are reproducible per thread count: use the stored run's
     let stored_threads = if stored.config.threads > 0 {
@@ -243,11 +255,22 @@ pub fn replay(path: &Path, tolerance: f64, threads: Option<usize>, quiet: bool) 
         }
         true
     };
-    let result = record::replay::replay(path, tolerance, &sink, &cancel);
+    let result = record::replay::replay(path, tolerance, device, &sink, &cancel);
     bar.finish_and_clear();
     let r = result?;
     let c = &r.comparison;
     println!("replay of {}: {}", path.display(), r.new_path.display());
+    if r.new.machine.device != r.stored.machine.device {
+        println!(
+            "stored on {}, replayed on {}",
+            r.stored.machine.device, r.new.machine.device
+        );
+    }
+    match &c.largest {
+        Some((_, e)) if *e == 0.0 => println!("every number is identical"),
+        Some((at, e)) => println!("largest relative difference: {e:.3e} at {at}"),
+        None => {}
+    }
     if r.new.status != Status::Complete {
         println!(
             "the replay stopped early ({}); values it did not reach count as mismatches",
@@ -300,6 +323,56 @@ pub fn replay(path: &Path, tolerance: f64, threads: Option<usize>, quiet: bool) 
         );
     }
     Ok(false)
+}
+
+/// Options of `resprune-tui bench`.
+pub struct BenchArgs<'a> {
+    pub device: &'a str,
+    pub options: crate::bench::BenchOptions,
+    pub threads: usize,
+    pub json: bool,
+}
+
+/// `resprune-tui bench`: times the HVP bench problem on a device and prints a table.
+pub fn bench(args: BenchArgs<'_>) -> Result<()> {
+    let choice: config::DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
+    init_threads(args.threads);
+    let (backend, device) = experiment::open_device(choice)?;
+    println!(
+        "bench on {device}, {} threads: 784 -> 256 x 4 blocks -> 10, batch 1000 (peer.py part (c))",
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:<9} {:<22} {:>5} {:>12} {:>12}",
+        "variant", "what", "reps", "median", "min"
+    );
+    let ms = |s: f64| {
+        if s >= 1.0 {
+            format!("{s:.3} s")
+        } else {
+            format!("{:.2} ms", s * 1e3)
+        }
+    };
+    let report = crate::bench::run(&backend, &device, args.options, &mut |r| {
+        println!(
+            "{:<9} {:<22} {:>5} {:>12} {:>12}",
+            r.variant,
+            r.what,
+            r.reps,
+            ms(r.median_s),
+            ms(r.min_s)
+        );
+    });
+    for (variant, top) in &report.top_eigenvalue {
+        println!("{variant}: top Ritz value {top:.10e}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
 }
 
 /// Options of `resprune-tui diff`.

@@ -107,6 +107,9 @@ pub struct Comparison {
     /// Of those, numbers.
     pub numbers: usize,
     pub mismatches: Vec<Mismatch>,
+    /// The largest relative error among the numbers compared, and its path (matched or not):
+    /// how close two runs really are, whatever the tolerance.
+    pub largest: Option<(String, f64)>,
 }
 
 /// Whether `path` is `prefix` or lies under it.
@@ -145,6 +148,9 @@ pub fn compare(
             (Some(x), Some(y)) => {
                 out.numbers += 1;
                 let e = rel_error(x, y);
+                if out.largest.as_ref().is_none_or(|(_, m)| e > *m) {
+                    out.largest = Some((l.path.clone(), e));
+                }
                 // `!(e <= tol)` also catches a NaN tolerance
                 if e <= tolerance {
                     continue;

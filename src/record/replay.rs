@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::diff::{self, Comparison};
 use super::{Record, RecordError, Status};
+use crate::config::DeviceChoice;
 use crate::experiment::{self, ExperimentError, Sink};
 
 /// Paths that legitimately differ between two runs of the same config: the clock, the
@@ -40,6 +41,10 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     if partial {
         skip.extend(["status", "error"]);
     }
+    // a replay on another device (`replay --device`) changes the config's device on purpose
+    if stored.config.device != new.config.device {
+        skip.push("config.device");
+    }
     diff::compare(
         &diff::to_value(stored),
         &diff::to_value(new),
@@ -72,23 +77,28 @@ pub fn folder_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Re-runs the config stored in `path` (same seed, same methods), writes the new record beside
-/// it with `replay_of` naming it, and compares the two with [`compare`].
+/// Re-runs the config stored in `path` (same seed, same methods; on `device` when given, else
+/// on the stored one), writes the new record beside it with `replay_of` naming it, and
+/// compares the two with [`compare`].
 ///
 /// The kernel thread count is the caller's to set (see `cli::init_threads`): records are
 /// reproducible per thread count, and the stored one is in `machine.threads`.
 pub fn replay(
     path: &Path,
     tolerance: f64,
+    device: Option<DeviceChoice>,
     sink: &dyn Sink,
     cancel: &AtomicBool,
 ) -> Result<Replay, ReplayError> {
     let stored = super::load(path)?;
-    let mut new =
-        experiment::run(&stored.config, sink, cancel).map_err(|source| ReplayError::Run {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let mut cfg = stored.config.clone();
+    if let Some(d) = device {
+        cfg.device = d;
+    }
+    let mut new = experiment::run(&cfg, sink, cancel).map_err(|source| ReplayError::Run {
+        path: path.to_path_buf(),
+        source,
+    })?;
     new.replay_of = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let new_path = super::save(&new, folder_of(path))?;
     let comparison = compare(&stored, &new, tolerance);

@@ -99,8 +99,8 @@ fn replay(path: &Path, cancel: &AtomicBool) -> Result<ReplayOutcome, String> {
     };
     crate::cli::init_threads(threads);
     record::check_writable(record::replay::folder_of(path)).map_err(|e| e.to_string())?;
-    let r =
-        record::replay::replay(path, 0.0, &experiment::quiet, cancel).map_err(|e| e.to_string())?;
+    let r = record::replay::replay(path, 0.0, None, &experiment::quiet, cancel)
+        .map_err(|e| e.to_string())?;
     Ok(ReplayOutcome {
         new_path: r.new_path,
         compared: r.comparison.compared,

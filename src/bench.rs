@@ -1,0 +1,240 @@
+//! `resprune-tui bench`: the HVP benchmark of `docs/performance.md` on any device, in one
+//! command, so a GPU box without a Rust toolchain can time the binary it was given.
+//!
+//! The problem is `../shared/bench/peer.py` part (c): 784 -> 256 x 4 blocks -> 10, ReLU, batch
+//! 1000, random data and init (466,698 parameters), residual and plain. The criterion bench
+//! (`cargo bench --bench curvature`, group `hvp_466k`) times the same problem on the CPU.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::curvature::{self, BatchLoss, FdHvp, Hvp};
+use crate::model::{Activation, Backend, ModelSpec, Network, Variant};
+
+/// Relative step of the central-difference HVP in the bench (the config default `fd_step`).
+pub const CENTRAL_STEP: f64 = 1e-5;
+
+/// The bench problem: model, examples, labels, `theta` and a direction `v`.
+pub struct HvpProblem {
+    pub spec: ModelSpec,
+    pub x: Vec<f64>,
+    pub y: Vec<usize>,
+    pub theta: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
+/// peer.py part (c), drawn from a fixed seed: same for every device and every run.
+pub fn hvp_problem() -> HvpProblem {
+    let spec = ModelSpec {
+        inputs: 784,
+        width: 256,
+        depth: 4,
+        classes: 10,
+        activation: Activation::Relu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n = 1000;
+    let x: Vec<f64> = (0..n * spec.inputs)
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
+    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..spec.classes)).collect();
+    let theta = spec.init(&mut rng);
+    let v: Vec<f64> = (0..theta.len())
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
+    HvpProblem {
+        spec,
+        x,
+        y,
+        theta,
+        v,
+    }
+}
+
+/// How many times to time each operation.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    /// Timed repetitions of one gradient / one HVP (after one untimed warm-up).
+    pub reps: usize,
+    /// Timed repetitions of the Lanczos run (0 skips it).
+    pub lanczos_reps: usize,
+    /// Lanczos steps (full reorthogonalisation, no early stop).
+    pub lanczos_steps: usize,
+}
+
+/// One timed operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    pub variant: String,
+    /// `gradient`, `hvp_central`, `hvp_forward`, `lanczos_<steps>_forward`.
+    pub what: String,
+    pub reps: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    /// Gradient evaluations per repetition.
+    pub gradients: usize,
+}
+
+/// The whole bench's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub device: String,
+    pub threads: usize,
+    pub params: usize,
+    pub batch: usize,
+    pub rows: Vec<BenchRow>,
+    /// Top Ritz value of each variant's Lanczos run (a check that devices computed the same
+    /// thing).
+    pub top_eigenvalue: Vec<(String, f64)>,
+}
+
+fn time_reps(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let m = t.len() / 2;
+    let median = if t.len() % 2 == 1 {
+        t[m]
+    } else {
+        0.5 * (t[m - 1] + t[m])
+    };
+    (median, t[0])
+}
+
+/// Times gradient, central and forward HVPs and a forward-difference Lanczos run for both
+/// variants on `backend`; `progress` hears each row as it is measured.
+pub fn run(
+    backend: &Backend,
+    device: &str,
+    opts: BenchOptions,
+    progress: &mut dyn FnMut(&BenchRow),
+) -> BenchReport {
+    let p = hvp_problem();
+    let mut rows = Vec::new();
+    let mut top = Vec::new();
+    let mut push = |row: BenchRow, rows: &mut Vec<BenchRow>| {
+        progress(&row);
+        rows.push(row);
+    };
+    for variant in Variant::BOTH {
+        let net = Network::on(&p.spec, variant, backend.clone());
+        let batch = net.prepare(&p.x, &p.y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        let name = variant.name().to_string();
+        let mut grad = vec![0.0; p.theta.len()];
+        net.loss_grad(&p.theta, &batch, &mut grad); // warm-up: kernels, allocations
+        let (median_s, min_s) = time_reps(opts.reps, || {
+            net.loss_grad(&p.theta, &batch, &mut grad);
+        });
+        push(
+            BenchRow {
+                variant: name.clone(),
+                what: "gradient".into(),
+                reps: opts.reps,
+                median_s,
+                min_s,
+                gradients: 1,
+            },
+            &mut rows,
+        );
+        let mut out = vec![0.0; p.theta.len()];
+        let mut central = FdHvp::new(&loss, &p.theta, CENTRAL_STEP);
+        central.hvp(&p.v, &mut out);
+        let (median_s, min_s) = time_reps(opts.reps, || central.hvp(&p.v, &mut out));
+        push(
+            BenchRow {
+                variant: name.clone(),
+                what: "hvp_central".into(),
+                reps: opts.reps,
+                median_s,
+                min_s,
+                gradients: 2,
+            },
+            &mut rows,
+        );
+        let mut forward = FdHvp::forward(&loss, &p.theta, crate::config::FORWARD_STEP);
+        forward.hvp(&p.v, &mut out); // g(theta) is computed once and cached
+        let (median_s, min_s) = time_reps(opts.reps, || forward.hvp(&p.v, &mut out));
+        push(
+            BenchRow {
+                variant: name.clone(),
+                what: "hvp_forward".into(),
+                reps: opts.reps,
+                median_s,
+                min_s,
+                gradients: 1,
+            },
+            &mut rows,
+        );
+        if opts.lanczos_reps > 0 && opts.lanczos_steps > 0 {
+            let lz = curvature::lanczos::LanczosOptions {
+                steps: opts.lanczos_steps,
+                top_k: 5,
+                bottom_k: 5,
+                tol: 0.0,
+                seed: 0,
+            };
+            let never = AtomicBool::new(false);
+            let mut top_value = f64::NAN;
+            let (median_s, min_s) = time_reps(opts.lanczos_reps, || {
+                let mut hvp = FdHvp::forward(&loss, &p.theta, crate::config::FORWARD_STEP);
+                let r = curvature::lanczos::lanczos(&mut hvp, &lz, &never)
+                    .expect("the bench's Lanczos run is never cancelled");
+                top_value = r.top.first().map(|e| e.value).unwrap_or(f64::NAN);
+            });
+            top.push((name.clone(), top_value));
+            push(
+                BenchRow {
+                    variant: name.clone(),
+                    what: format!("lanczos_{}_forward", opts.lanczos_steps),
+                    reps: opts.lanczos_reps,
+                    median_s,
+                    min_s,
+                    gradients: opts.lanczos_steps + 1,
+                },
+                &mut rows,
+            );
+        }
+    }
+    BenchReport {
+        device: device.to_string(),
+        threads: rayon::current_num_threads(),
+        params: p.theta.len(),
+        batch: p.y.len(),
+        rows,
+        top_eigenvalue: top,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_problem_is_peer_py_part_c() {
+        let p = hvp_problem();
+        // peer.py prints 466,698 parameters for DeepMLP: 784*256+256 + 4*(256*256+256) + 256*10+10
+        assert_eq!(p.theta.len(), 466_698);
+        assert_eq!(p.v.len(), p.theta.len());
+        assert_eq!(p.x.len(), 1000 * 784);
+        assert!(p.y.iter().all(|&c| c < 10));
+        // drawn from a fixed seed: the same on every device and run
+        let q = hvp_problem();
+        assert_eq!(p.theta, q.theta);
+        assert_eq!(p.x, q.x);
+    }
+}
