@@ -593,3 +593,57 @@ fn missing_unknown_and_newer_fields_name_the_field_and_the_line() {
     assert!(!text.contains("replay_of") && !text.contains("checkpoint"));
     assert_eq!(record::parse(&text, "r.toml").unwrap(), rec);
 }
+
+/// Records made on an NVIDIA H200 (scripts/gpu_check.sh, docs/gpu.md): a CPU run and its
+/// `replay --device cuda`, for the article experiment (dense Hessian) and a small transformer
+/// (Lanczos, SLQ, Hutchinson). They pin the measured CPU/GPU agreement, so CI (no GPU) checks
+/// that the comparison keeps calling it agreement.
+///
+/// Tolerance 1e-9: both sides are f64; the devices sum in different orders (~1e-16 relative),
+/// which the finite-difference Hessian (step 1e-5 relative) amplifies about 1e5-fold; the
+/// measured largest difference is 2e-11 (article) and 4e-10 (transformer, SLQ density).
+#[test]
+fn cpu_and_gpu_records_agree_within_1e_9() {
+    let fixture = |name: &str| {
+        record::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/gpu")
+                .join(name),
+        )
+        .unwrap()
+    };
+    for (cpu, gpu, dense) in [
+        ("article-cpu.toml", "article-cuda.toml", true),
+        ("transformer-cpu.toml", "transformer-cuda.toml", false),
+    ] {
+        let (cpu, mut gpu) = (fixture(cpu), fixture(gpu));
+        assert_eq!(cpu.machine.device, "cpu");
+        assert_eq!(gpu.machine.device, "cuda:0");
+        let c = record::replay::compare(&cpu, &gpu, 1e-9);
+        assert!(c.mismatches.is_empty(), "{:#?}", c.mismatches);
+        assert!(c.numbers > 1800, "{}", c.numbers);
+        let (at, largest) = c.largest.clone().unwrap();
+        assert!(largest > 0.0 && largest < 1e-9, "{largest} at {at}");
+        // training itself agrees to the last digits
+        let loss = |r: &Record| r.residual.history.last().unwrap().train_loss;
+        assert!(diff::rel_error(loss(&cpu), loss(&gpu)) < 1e-13);
+        if dense {
+            // the FD noise measures are what differs, and only they are left out
+            assert!(c
+                .not_compared
+                .iter()
+                .all(|p| record::replay::is_fd_noise(p)));
+            assert!(c
+                .not_compared
+                .contains(&"plain.spectrum.asymmetry".to_string()));
+            gpu.machine.device = cpu.machine.device.clone();
+            let same_device = record::replay::compare(&cpu, &gpu, 1e-9);
+            assert!(same_device.not_compared.is_empty());
+            assert!(!same_device.mismatches.is_empty());
+            assert!(same_device
+                .mismatches
+                .iter()
+                .all(|m| record::replay::is_fd_noise(&m.path)));
+        }
+    }
+}

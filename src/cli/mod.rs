@@ -266,6 +266,14 @@ pub fn replay(
             r.stored.machine.device, r.new.machine.device
         );
     }
+    if !c.not_compared.is_empty() {
+        println!(
+            "not compared across devices: {} finite-difference noise measures (asymmetry, \
+             noise_floor, and the negatives, near_zero and condition that hinge on \
+             eigenvalues within that noise)",
+            c.not_compared.len()
+        );
+    }
     match &c.largest {
         Some((_, e)) if *e == 0.0 => println!("every number is identical"),
         Some((at, e)) => println!("largest relative difference: {e:.3e} at {at}"),

@@ -95,7 +95,8 @@ pub struct Mismatch {
     pub stored: Option<String>,
     /// `None` when only the stored record has the path.
     pub new: Option<String>,
-    /// For two numbers: [`rel_error`]; `None` otherwise.
+    /// For two numbers: [`rel_error`] (for an eigenvalue, its error relative to the largest
+    /// |λ| of its list; see [`compare`]); `None` otherwise.
     pub rel_error: Option<f64>,
 }
 
@@ -110,6 +111,8 @@ pub struct Comparison {
     /// The largest relative error among the numbers compared, and its path (matched or not):
     /// how close two runs really are, whatever the tolerance.
     pub largest: Option<(String, f64)>,
+    /// Paths left out on purpose (a replay on another device: the FD noise measures).
+    pub not_compared: Vec<String>,
 }
 
 /// Whether `path` is `prefix` or lies under it.
@@ -118,9 +121,33 @@ pub fn under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
+/// The array a leaf belongs to when it is an element of an `eigenvalues` list
+/// (`plain.spectrum.eigenvalues[3]` -> `plain.spectrum.eigenvalues`).
+fn eigenvalue_list(path: &str) -> Option<&str> {
+    let (list, _) = path.strip_suffix(']')?.rsplit_once('[')?;
+    (list == "eigenvalues" || list.ends_with(".eigenvalues")).then_some(list)
+}
+
+/// `max |λ|` of each `eigenvalues` list among `leaves`.
+fn eigenvalue_scales(leaves: &[Leaf]) -> HashMap<&str, f64> {
+    let mut scales: HashMap<&str, f64> = HashMap::new();
+    for l in leaves {
+        if let (Some(list), Some(x)) = (eigenvalue_list(&l.path), number(&l.value)) {
+            let s = scales.entry(list).or_insert(0.0);
+            *s = s.max(x.abs());
+        }
+    }
+    scales
+}
+
 /// Compares every scalar of `stored` with `new` by path, ignoring the paths under `skip`.
 /// Numbers match when their [`rel_error`] is at most `tolerance`; other values must be equal.
 /// A path on one side only is a mismatch, except paths only in `new` when `stored_only`.
+///
+/// An eigenvalue's error is measured against the largest |λ| of its list, not against
+/// itself: an eigen-solve (and a finite-difference Hessian) fixes every eigenvalue to an
+/// absolute accuracy proportional to ‖H‖ (Weyl's inequality), so the relative error of an
+/// eigenvalue near zero is noise, not a difference.
 pub fn compare(
     stored: &Value,
     new: &Value,
@@ -132,6 +159,7 @@ pub fn compare(
     let a: Vec<Leaf> = leaves(stored).into_iter().filter(keep).collect();
     let b: Vec<Leaf> = leaves(new).into_iter().filter(keep).collect();
     let b_index: HashMap<&str, &Value> = b.iter().map(|l| (l.path.as_str(), &l.value)).collect();
+    let scales = eigenvalue_scales(&a);
     let mut out = Comparison::default();
     for l in &a {
         let Some(v) = b_index.get(l.path.as_str()) else {
@@ -147,7 +175,10 @@ pub fn compare(
         let rel_error = match (number(&l.value), number(v)) {
             (Some(x), Some(y)) => {
                 out.numbers += 1;
-                let e = rel_error(x, y);
+                let e = match eigenvalue_list(&l.path).and_then(|list| scales.get(list)) {
+                    Some(&scale) if scale > 0.0 => rel_error(x, y).min((x - y).abs() / scale),
+                    _ => rel_error(x, y),
+                };
                 if out.largest.as_ref().is_none_or(|(_, m)| e > *m) {
                     out.largest = Some((l.path.clone(), e));
                 }
@@ -468,6 +499,27 @@ mod tests {
         assert!(compare(&short, &a, &[], 0.0, true).mismatches.is_empty());
         assert!(!under("tx", "t") && under("t[0]", "t") && under("t.a", "t"));
         assert_eq!(rel_error(f64::INFINITY, f64::INFINITY), 0.0);
+        // eigenvalues: errors relative to the list's largest |λ|, so a noise-level eigenvalue
+        // that changes sign is 1e-12 away, not 200 % away
+        let a: Value =
+            toml::from_str("[s]\neigenvalues = [-1e-12, 2.0]\nother = [-1e-12, 2.0]\n").unwrap();
+        let b: Value =
+            toml::from_str("[s]\neigenvalues = [1e-12, 2.0]\nother = [1e-12, 2.0]\n").unwrap();
+        let c = compare(&a, &b, &[], 1e-9, false);
+        let paths: Vec<&str> = c.mismatches.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["s.other[0]"]);
+        assert_eq!(c.mismatches[0].rel_error, Some(2.0));
+        let b: Value =
+            toml::from_str("[s]\neigenvalues = [0.5, 2.0]\nother = [-1e-12, 2.0]\n").unwrap();
+        let c = compare(&a, &b, &[], 1e-9, false);
+        assert_eq!(c.mismatches.len(), 1);
+        assert_eq!(c.mismatches[0].path, "s.eigenvalues[0]");
+        assert!((c.mismatches[0].rel_error.unwrap() - 0.25).abs() < 1e-12);
+        assert_eq!(
+            eigenvalue_list("plain.spectrum.eigenvalues[3]"),
+            Some("plain.spectrum.eigenvalues")
+        );
+        assert_eq!(eigenvalue_list("plain.spectrum.per_layer[0].stats.n"), None);
         assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
         assert_eq!(fmt_sig(0.012345678, 3), "0.0123");
         assert_eq!(fmt_sig(123456.0, 3), "123456");

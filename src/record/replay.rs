@@ -31,7 +31,26 @@ pub enum ReplayError {
     },
 }
 
+/// What a dense finite-difference spectrum says about its own noise, and the counts that
+/// hinge on eigenvalues within that noise: on another device (another summation order) they
+/// differ by design, so a replay there does not compare them (docs/gpu.md).
+pub const FD_NOISE: &[&str] = &[
+    ".asymmetry",
+    ".noise_floor",
+    ".stats.negatives",
+    ".stats.near_zero",
+    ".stats.condition",
+];
+
+/// Whether `path` is one of the [`FD_NOISE`] measures.
+pub fn is_fd_noise(path: &str) -> bool {
+    FD_NOISE.iter().any(|s| path.ends_with(s))
+}
+
 /// Compares a stored record with a new run of its config, value by value.
+///
+/// When the two ran on different devices, the [`FD_NOISE`] measures are left out and
+/// counted in `Comparison::not_compared`.
 ///
 /// When the stored record is not complete (an interrupted run), only the values it holds are
 /// compared, and its `status` and `error` are not.
@@ -45,13 +64,21 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     if stored.config.device != new.config.device {
         skip.push("config.device");
     }
-    diff::compare(
-        &diff::to_value(stored),
-        &diff::to_value(new),
-        &skip,
-        tolerance,
-        partial,
-    )
+    let stored_value = diff::to_value(stored);
+    let new_value = diff::to_value(new);
+    let noise: Vec<String> = if stored.machine.device != new.machine.device {
+        diff::leaves(&stored_value)
+            .into_iter()
+            .map(|l| l.path)
+            .filter(|p| is_fd_noise(p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    skip.extend(noise.iter().map(String::as_str));
+    let mut c = diff::compare(&stored_value, &new_value, &skip, tolerance, partial);
+    c.not_compared = noise;
+    c
 }
 
 /// The result of [`replay`].
