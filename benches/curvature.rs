@@ -7,6 +7,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+// the binary's allocator (src/main.rs says why), so the bench times what users run
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use resprune::config::Config;
 use resprune::curvature::{self, BatchLoss, FdHvp, Hvp};
 use resprune::data;

@@ -6,6 +6,8 @@
 #   scripts/gpu_check.sh BINARY OUTDIR [PEER_PY]
 #
 # BINARY is a `cargo build --release --features cuda` binary; PEER_PY is ../shared/bench/peer.py.
+# A binary built elsewhere (scripts/build_cuda_from_wheels.sh) needs dfdx's kernel headers at
+# the path it was built with: set KERNEL_HEADERS to the kernel-headers folder that script made.
 # Every step runs even if one before it failed; the exit status is the number that failed.
 set -u
 BIN=${1:?usage: gpu_check.sh BINARY OUTDIR [PEER_PY]}
@@ -30,6 +32,9 @@ ldd "$BIN" | grep -E 'libcuda|cublas|curand|nvrtc'
 # dfdx compiles a few kernels at run time with NVRTC, including cuda_fp16.h from the include
 # folder the binary was built against (/usr/local/cuda/include)
 ls -la /usr/local/cuda/include/cuda_fp16.h /usr/local/cuda/include/nv/target 2>&1
+if [ -n "${KERNEL_HEADERS:-}" ]; then
+  mkdir -p "$(cat "$KERNEL_HEADERS/PATH")" && cp "$KERNEL_HEADERS"/*.cuh "$(cat "$KERNEL_HEADERS/PATH")/"
+fi
 
 # 1. the article experiment (682 parameters, dense Hessian): CPU record, GPU replay
 step "$BIN" run experiments/article.toml --device cpu --out "$OUT/rec" --quiet

@@ -2,9 +2,11 @@
 //! Hessian-vector products alone.
 //!
 //! Each step does one HVP `w = H q_j`, the three-term recurrence
-//! `w ← w − α_j q_j − β_{j−1} q_{j−1}`, then two passes of classical Gram–Schmidt against every
-//! stored Lanczos vector ("twice is enough"), so the basis stays orthonormal to working precision
-//! and no ghost copies of converged eigenvalues appear. The eigenpairs of the small tridiagonal
+//! `w ← w − α_j q_j − β_{j−1} q_{j−1}`, then classical Gram–Schmidt against every stored
+//! Lanczos vector, a second pass only when the first removed more than 1 − 1/√2 of `w`'s norm
+//! (the Daniel–Gragg–Kaufman–Stewart criterion, as in ARPACK: "twice is enough", and once is
+//! enough when little cancelled), so the basis stays orthonormal to working precision and no
+//! ghost copies of converged eigenvalues appear. The eigenpairs of the small tridiagonal
 //! `T_m = Q_mᵀ H Q_m` (faer's self-adjoint solver) are the Ritz pairs `(θ_i, y_i = Q_m s_i)`.
 //!
 //! The residual `‖H y_i − θ_i y_i‖` equals `|β_m · s_{m,i}|` (the last entry of the tridiagonal
@@ -28,6 +30,9 @@ pub const CHECK_EVERY: usize = 5;
 /// `H`, the Ritz values are eigenvalues of `H` (to rounding), and Lanczos stops.
 /// `‖H‖_est` is the largest `‖H q_j‖` seen so far.
 pub const BREAKDOWN: f64 = 1e-12;
+
+/// A second Gram–Schmidt pass runs when the first left less than this fraction of `w`'s norm.
+pub const DGKS: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
 /// What [`lanczos`] computes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,12 +222,18 @@ pub(crate) fn krylov<H: Hvp + ?Sized>(
             }
         }
         basis.push(std::mem::take(&mut q));
-        // Two passes of classical Gram–Schmidt against the whole basis.
+        // Classical Gram–Schmidt against the whole basis; again if it cancelled much (DGKS).
+        let mut before = norm(&w);
+        let mut b = before;
         for _ in 0..2 {
             coef.clear();
             orthogonalise(&basis, &mut w, &mut coef);
+            b = norm(&w);
+            if b > DGKS * before {
+                break;
+            }
+            before = b;
         }
-        let b = norm(&w);
         if !a.is_finite() || !b.is_finite() {
             return Err(CurvatureError::Eigen(format!(
                 "the Hessian-vector product returned a non-finite value at Lanczos step {}",
