@@ -7,16 +7,16 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-
-// the binary's allocator (src/main.rs says why), so the bench times what users run
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use resprune::config::Config;
 use resprune::curvature::{self, BatchLoss, FdHvp, Hvp};
 use resprune::data;
 use resprune::experiment;
 use resprune::model::{Network, Variant};
 use resprune::train;
+
+// the binary's allocator (src/main.rs says why), so the bench times what users run
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn article() -> Config {
     Config::load(Path::new("experiments/article.toml")).expect("experiments/article.toml")

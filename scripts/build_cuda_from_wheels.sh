@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA binary on a machine WITHOUT a GPU or a CUDA toolkit, for a GPU box that has
-# no Rust toolchain (how the H200 numbers in docs/gpu.md were made). Needs pip, gcc, cargo.
+# no Rust toolchain (how the H200 numbers in docs/gpu.md were made). Needs root (it links
+# /usr/local/cuda), python3 with pip, unzip, gcc and cargo; CUDA 13 only (the CUDA 12 wheels are
+# named and laid out differently).
 #
 #   scripts/build_cuda_from_wheels.sh [CUDA_VERSION] [COMPUTE_CAP]     # default 13.0.88, 9.0
 #
@@ -26,7 +28,7 @@ pip_get() {
 # the compiler pieces at exactly $ver; the libraries at any release of the same major version
 pip_get "nvidia-cuda-nvcc==$ver" "nvidia-nvvm==$ver" "nvidia-cuda-crt==$ver" \
   "nvidia-cuda-nvrtc==$ver" "nvidia-cuda-runtime~=$major.0" "nvidia-cuda-cccl~=$major.0" \
-  "nvidia-cublas~=$major.0" "nvidia-curand"
+  "nvidia-cublas~=$major.0" "nvidia-curand~=10.4"
 for f in "$w"/*.whl; do unzip -q -o "$f" -d "$w/x"; done
 if [ -e /usr/local/cuda ] && [ "$(readlink -f /usr/local/cuda)" != "$(readlink -f "$root")" ]; then
   echo "/usr/local/cuda exists and is not $root; remove it or build with the real toolkit" >&2
@@ -37,8 +39,10 @@ mkdir -p "$root/lib64/stubs"
 for l in cublas cublasLt nvrtc curand cudart; do
   ln -sf "$(ls "$root"/lib/lib$l.so.* | head -1)" "$root/lib64/lib$l.so"
 done
-sys=$(ls ~/.cargo/registry/src/*/cudarc-0.9.*/src/driver/sys.rs 2>/dev/null | head -1)
-if [ -z "$sys" ]; then cargo fetch --locked; sys=$(ls ~/.cargo/registry/src/*/cudarc-0.9.*/src/driver/sys.rs | head -1); fi
+cudarc_sys() { ls ~/.cargo/registry/src/*/cudarc-0.9.*/src/driver/sys.rs 2>/dev/null | head -1 || true; }
+sys=$(cudarc_sys)
+if [ -z "$sys" ]; then cargo fetch --locked; sys=$(cudarc_sys); fi
+[ -n "$sys" ] || { echo "cudarc 0.9's sources not found under ~/.cargo/registry" >&2; exit 1; }
 grep -ohE 'pub fn cu[A-Za-z0-9_]+' "$sys" | awk '{print "void " $3 "(void){}"}' | sort -u > "$w/cuda_stub.c"
 gcc -shared -fPIC -o "$root/lib64/stubs/libcuda.so" -Wl,-soname,libcuda.so.1 "$w/cuda_stub.c"
 printf '#!/bin/sh\necho compute_cap\necho %s\n' "$cap" > /tmp/cuda-fakebin/nvidia-smi
@@ -47,7 +51,11 @@ export PATH=/tmp/cuda-fakebin:/usr/local/cuda/bin:$PATH CUDA_ROOT=/usr/local/cud
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-cuda}
 cargo build --release --locked --features cuda
 # dfdx's run-time kernels #include these from its build folder (an absolute path baked in)
-out=$(ls -d "$CARGO_TARGET_DIR"/release/build/dfdx-*/out | while read d; do [ -e "$d/cuda_utils.cuh" ] && echo "$d"; done | head -1)
+out=""
+for d in "$CARGO_TARGET_DIR"/release/build/dfdx-*/out; do
+  if [ -e "$d/cuda_utils.cuh" ]; then out=$d; break; fi
+done
+[ -n "$out" ] || { echo "dfdx's kernel headers not found under $CARGO_TARGET_DIR/release/build" >&2; exit 1; }
 mkdir -p "$CARGO_TARGET_DIR/kernel-headers"
 cp "$out"/*.cuh "$CARGO_TARGET_DIR/kernel-headers/"
 echo "$(cd "$out" && pwd)" > "$CARGO_TARGET_DIR/kernel-headers/PATH"

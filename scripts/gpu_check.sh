@@ -22,8 +22,9 @@ echo "cpus: $(nproc)"
 # cuBLAS, cuRAND and NVRTC: the system's, else the toolkit's, else the CUDA 13 wheels beside
 # PyTorch
 if ! ldconfig -p | grep -q 'libcublas.so.13'; then
-  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-           $(python3 -c 'import nvidia, os; print(*[os.path.join(p, "cu13", "lib") for p in nvidia.__path__])' 2>/dev/null); do
+  # each folder found goes in front, so the last one listed wins
+  for d in $(python3 -c 'import nvidia, os; print(*[os.path.join(p, "cu13", "lib") for p in nvidia.__path__])' 2>/dev/null) \
+           /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda/lib64; do
     [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   done
 fi
@@ -37,8 +38,11 @@ if [ -n "${KERNEL_HEADERS:-}" ]; then
 fi
 
 # 1. the article experiment (682 parameters, dense Hessian): CPU record, GPU replay
-step "$BIN" run experiments/article.toml --device cpu --out "$OUT/rec" --quiet
-art=$(ls "$OUT"/rec/article-*.toml | head -1)
+# the record a run wrote: the path after `record: ` in its output
+record_of() { sed -n 's/^record: //p' "$1" | tail -1; }
+step "$BIN" run experiments/article.toml --device cpu --out "$OUT/rec" --quiet > "$OUT/run.txt"
+cat "$OUT/run.txt"
+art=$(record_of "$OUT/run.txt")
 step "$BIN" replay "$art" --device cuda --quiet --tolerance 1e-6
 step "$BIN" replay "$art" --device auto --quiet --tolerance 1e-6
 
@@ -48,8 +52,9 @@ sed -e 's/^name = .*/name = "gpu-transformer"/' -e 's/^epochs = .*/epochs = 1/' 
     -e 's/^slq_runs = .*/slq_runs = 1/' -e 's/^slq_steps = .*/slq_steps = 10/' \
     -e 's/^hutchinson_samples = .*/hutchinson_samples = 8/' \
     experiments/reviews-transformer.toml > "$OUT/gpu-transformer.toml"
-step timeout 200 "$BIN" run "$OUT/gpu-transformer.toml" --device cpu --out "$OUT/rec" --quiet
-tr=$(ls "$OUT"/rec/gpu-transformer-*.toml | head -1)
+step timeout 200 "$BIN" run "$OUT/gpu-transformer.toml" --device cpu --out "$OUT/rec" --quiet > "$OUT/run.txt"
+cat "$OUT/run.txt"
+tr=$(record_of "$OUT/run.txt")
 step timeout 200 "$BIN" replay "$tr" --device cuda --quiet --tolerance 1e-6
 for r in "$OUT"/rec/*.toml; do grep -H -A3 '^\[timings\]' "$r"; grep -H '^device' "$r"; done
 

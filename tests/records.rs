@@ -118,6 +118,8 @@ fn replay_on_another_device_compares_everything_but_the_device() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("exactly"), "{stdout}");
     assert!(stdout.contains("every number is identical"), "{stdout}");
+    // `auto` resolved to this same CPU: nothing is left out
+    assert!(!stdout.contains("not compared"), "{stdout}");
     let new_path = records_in(dir.path())
         .into_iter()
         .find(|p| *p != path)
@@ -152,6 +154,38 @@ fn replay_on_another_device_compares_everything_but_the_device() {
         assert!(stderr.contains("--features cuda"), "{stderr}");
     }
     assert_eq!(records_in(dir.path()).len(), 2);
+
+    // another thread count is another summation order: the dense spectrum's noise measures
+    // are left out (and only those), everything else still compared
+    let out = bin()
+        .arg("replay")
+        .arg(&path)
+        .args(["-q", "--threads", "1", "--tolerance", "1e-6"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("not compared (another device or thread count"),
+        "{stdout}"
+    );
+    let one_thread = records_in(dir.path())
+        .into_iter()
+        .map(|p| record::load(&p).unwrap())
+        .find(|r| r.machine.threads == 1)
+        .unwrap();
+    let c = record::replay::compare(&stored, &one_thread, 1e-6);
+    assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
+    assert!(c
+        .not_compared
+        .contains(&"residual.spectrum.asymmetry".to_string()));
+    assert!(c
+        .not_compared
+        .contains(&"plain.spectrum.stats.condition".to_string()));
+    assert!(c
+        .not_compared
+        .iter()
+        .all(|p| record::replay::is_fd_noise(p)));
 }
 
 #[test]
@@ -644,6 +678,9 @@ fn cpu_and_gpu_records_agree_within_1e_9() {
                 .mismatches
                 .iter()
                 .all(|m| record::replay::is_fd_noise(&m.path)));
+        } else {
+            // Lanczos spectra carry no FD noise measures: everything is compared
+            assert!(c.not_compared.is_empty(), "{:?}", c.not_compared);
         }
     }
 }

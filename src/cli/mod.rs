@@ -268,9 +268,10 @@ pub fn replay(
     }
     if !c.not_compared.is_empty() {
         println!(
-            "not compared across devices: {} finite-difference noise measures (asymmetry, \
-             noise_floor, and the negatives, near_zero and condition that hinge on \
-             eigenvalues within that noise)",
+            "not compared (another device or thread count sums in another order): {} \
+             finite-difference noise measures of the dense spectra (asymmetry, noise_floor, \
+             and the negatives, near_zero and condition counts that hinge on eigenvalues \
+             within that noise)",
             c.not_compared.len()
         );
     }

@@ -128,13 +128,15 @@ fn eigenvalue_list(path: &str) -> Option<&str> {
     (list == "eigenvalues" || list.ends_with(".eigenvalues")).then_some(list)
 }
 
-/// `max |λ|` of each `eigenvalues` list among `leaves`.
-fn eigenvalue_scales(leaves: &[Leaf]) -> HashMap<&str, f64> {
+/// The largest finite `|λ|` of each `eigenvalues` list, over both sides.
+fn eigenvalue_scales<'a>(a: &'a [Leaf], b: &'a [Leaf]) -> HashMap<&'a str, f64> {
     let mut scales: HashMap<&str, f64> = HashMap::new();
-    for l in leaves {
+    for l in a.iter().chain(b) {
         if let (Some(list), Some(x)) = (eigenvalue_list(&l.path), number(&l.value)) {
             let s = scales.entry(list).or_insert(0.0);
-            *s = s.max(x.abs());
+            if x.is_finite() {
+                *s = s.max(x.abs());
+            }
         }
     }
     scales
@@ -159,7 +161,7 @@ pub fn compare(
     let a: Vec<Leaf> = leaves(stored).into_iter().filter(keep).collect();
     let b: Vec<Leaf> = leaves(new).into_iter().filter(keep).collect();
     let b_index: HashMap<&str, &Value> = b.iter().map(|l| (l.path.as_str(), &l.value)).collect();
-    let scales = eigenvalue_scales(&a);
+    let scales = eigenvalue_scales(&a, &b);
     let mut out = Comparison::default();
     for l in &a {
         let Some(v) = b_index.get(l.path.as_str()) else {
@@ -176,7 +178,9 @@ pub fn compare(
             (Some(x), Some(y)) => {
                 out.numbers += 1;
                 let e = match eigenvalue_list(&l.path).and_then(|list| scales.get(list)) {
-                    Some(&scale) if scale > 0.0 => rel_error(x, y).min((x - y).abs() / scale),
+                    Some(&scale) if scale > 0.0 && x.is_finite() && y.is_finite() => {
+                        rel_error(x, y).min((x - y).abs() / scale)
+                    }
                     _ => rel_error(x, y),
                 };
                 if out.largest.as_ref().is_none_or(|(_, m)| e > *m) {

@@ -32,25 +32,42 @@ pub enum ReplayError {
 }
 
 /// What a dense finite-difference spectrum says about its own noise, and the counts that
-/// hinge on eigenvalues within that noise: on another device (another summation order) they
-/// differ by design, so a replay there does not compare them (docs/gpu.md).
+/// hinge on eigenvalues within that noise, relative to the spectrum: in another summation
+/// order (another device or thread count) they differ by design, so such a replay does not
+/// compare them (docs/gpu.md).
 pub const FD_NOISE: &[&str] = &[
-    ".asymmetry",
-    ".noise_floor",
-    ".stats.negatives",
-    ".stats.near_zero",
-    ".stats.condition",
+    "asymmetry",
+    "noise_floor",
+    "negatives_beyond_noise",
+    "stats.negatives",
+    "stats.near_zero",
+    "stats.condition",
 ];
 
-/// Whether `path` is one of the [`FD_NOISE`] measures.
+/// The spectrum `path` measures the noise of, when it is one of the [`FD_NOISE`] fields
+/// (`plain.spectrum.stats.condition` -> `plain.spectrum`).
+pub fn fd_noise_of(path: &str) -> Option<&str> {
+    FD_NOISE
+        .iter()
+        .find_map(|f| path.strip_suffix(f)?.strip_suffix('.'))
+}
+
+/// Whether `path` is one of the [`FD_NOISE`] fields of a spectrum.
 pub fn is_fd_noise(path: &str) -> bool {
-    FD_NOISE.iter().any(|s| path.ends_with(s))
+    fd_noise_of(path).is_some()
+}
+
+/// The device a record's `machine.device` names, without the note on how it was chosen
+/// (`cpu (auto: built without CUDA)` -> `cpu`, `cuda:0 (auto)` -> `cuda:0`).
+fn device_of(machine_device: &str) -> &str {
+    machine_device.split_whitespace().next().unwrap_or("")
 }
 
 /// Compares a stored record with a new run of its config, value by value.
 ///
-/// When the two ran on different devices, the [`FD_NOISE`] measures are left out and
-/// counted in `Comparison::not_compared`.
+/// When the two ran in different summation orders (another device, another thread count),
+/// the [`FD_NOISE`] fields of the dense spectra are left out and listed in
+/// `Comparison::not_compared`.
 ///
 /// When the stored record is not complete (an interrupted run), only the values it holds are
 /// compared, and its `status` and `error` are not.
@@ -66,11 +83,19 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     }
     let stored_value = diff::to_value(stored);
     let new_value = diff::to_value(new);
-    let noise: Vec<String> = if stored.machine.device != new.machine.device {
-        diff::leaves(&stored_value)
-            .into_iter()
-            .map(|l| l.path)
-            .filter(|p| is_fd_noise(p))
+    let reordered = device_of(&stored.machine.device) != device_of(&new.machine.device)
+        || stored.machine.threads != new.machine.threads;
+    let noise: Vec<String> = if reordered {
+        let leaves = diff::leaves(&stored_value);
+        let dense: std::collections::HashSet<&str> = leaves
+            .iter()
+            .filter(|l| l.value.as_str() == Some("dense"))
+            .filter_map(|l| l.path.strip_suffix(".method"))
+            .collect();
+        leaves
+            .iter()
+            .filter(|l| fd_noise_of(&l.path).is_some_and(|s| dense.contains(s)))
+            .map(|l| l.path.clone())
             .collect()
     } else {
         Vec::new()
