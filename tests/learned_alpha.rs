@@ -147,6 +147,32 @@ ratios = [0.3]
         shown.contains("alpha learned") && shown.contains("learned alpha after training: "),
         "{shown}"
     );
+    // exports carry the trained scales: CSV columns (empty for the plain rows), JSON arrays
+    let csv = resprune::record::export::csv(&r).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (a0, a1) = (col("learned_alpha[0]"), col("learned_alpha[1]"));
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells[0] == "residual" {
+            assert_eq!(
+                cells[a0].parse::<f64>().unwrap(),
+                r.residual.learned_alpha[0]
+            );
+            assert_eq!(
+                cells[a1].parse::<f64>().unwrap(),
+                r.residual.learned_alpha[1]
+            );
+        } else {
+            assert_eq!((cells[a0], cells[a1]), ("", ""), "{line}");
+        }
+    }
+    let json = resprune::record::export::json(&r);
+    let scales: Vec<f64> =
+        serde_json::from_value(json["models"]["residual"]["learned_alpha"].clone()).unwrap();
+    assert_eq!(scales, r.residual.learned_alpha);
+    assert!(json["models"]["plain"]["learned_alpha"].is_null());
 }
 
 #[test]

@@ -2,8 +2,11 @@
 //!
 //! CSV: one row per model and pruning row (method, ratio), with that model's spectrum
 //! statistics repeated in `spectrum.*` columns, so one file plots sensitivity against
-//! variance. A model without pruning rows (an interrupted run) still gets one row.
-//! JSON: `{name, seed, status, params, models: {residual: {final, spectrum, pruning}, plain}}`.
+//! variance; with `model.alpha = "learned"`, the trained scales in `learned_alpha[b]` columns
+//! (empty for the plain model). A model without pruning rows (an interrupted run) still gets
+//! one row.
+//! JSON: `{name, seed, status, params, models: {residual: {final, spectrum, pruning,
+//! learned_alpha}, plain}}` (`learned_alpha` is `null` without learned scales).
 //! Columns come from the record's own fields, so new fields appear without changes here.
 
 use toml::Value;
@@ -55,7 +58,13 @@ pub fn csv(rec: &Record) -> Result<String, RecordError> {
     for v in Variant::BOTH {
         let r = rec.variant(v);
         let spec = spectrum_cells(r);
-        let base = vec![("variant".to_string(), v.name().to_string())];
+        let mut base = vec![("variant".to_string(), v.name().to_string())];
+        base.extend(
+            r.learned_alpha
+                .iter()
+                .enumerate()
+                .map(|(b, a)| (format!("learned_alpha[{b}]"), format!("{a:?}"))),
+        );
         if r.pruning.is_empty() {
             rows.push(base.iter().cloned().chain(spec.iter().cloned()).collect());
         }
@@ -104,6 +113,7 @@ pub fn json(rec: &Record) -> serde_json::Value {
                 "stats": s.stats,
             })),
             "pruning": r.pruning,
+            "learned_alpha": (!r.learned_alpha.is_empty()).then_some(&r.learned_alpha),
         })
     };
     serde_json::json!({
