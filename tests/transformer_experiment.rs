@@ -98,3 +98,45 @@ fn embeddings_are_pruned_only_when_asked() {
     // the 104 weights plus the 128 + 24 embedding entries
     assert_eq!(r.residual.pruning[0].eligible, 104 + 152);
 }
+
+#[test]
+fn each_seed_records_its_own_vocabulary_and_parameter_count() {
+    // no vocabulary cap: each seed's training split brings its own words
+    let mut cfg = config("");
+    cfg.data.max_vocab = 100_000;
+    cfg.data.min_count = 2; // keeps the model small enough for the dense Hessian
+    cfg.replicates = 2;
+    let seeds = cfg.seed_list();
+    assert_eq!(seeds.len(), 2);
+    let vocab = |seed: u64| {
+        resprune::data::load(&cfg.data, seed)
+            .unwrap()
+            .summary
+            .vocab_size
+            .unwrap()
+    };
+    let (v0, v1) = (vocab(seeds[0]), vocab(seeds[1]));
+    assert_ne!(
+        v0, v1,
+        "the two splits should differ in vocabulary for this test to mean much"
+    );
+    let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
+    assert_eq!(r.data.vocab_size, Some(v0));
+    assert_eq!(r.replicates.len(), 1);
+    assert_eq!(r.replicates[0].vocab_size, Some(v1));
+    // the embedding is vocabulary x width (4): the second seed's model differs by exactly that
+    let n = |v: &resprune::record::VariantResult| v.spectrum.as_ref().unwrap().params as i64;
+    assert_eq!(n(&r.residual), r.model.params as i64);
+    assert_eq!(
+        n(&r.replicates[0].residual) - n(&r.residual),
+        4 * (v1 as i64 - v0 as i64)
+    );
+    let shown = resprune::cli::summary::render(&r);
+    assert!(
+        shown.contains(&format!("vocabulary per seed: {v0}, {v1}")),
+        "{shown}"
+    );
+    // and it survives the round trip
+    let back = resprune::record::parse(&r.to_toml().unwrap(), "mem").unwrap();
+    assert_eq!(back.replicates[0].vocab_size, Some(v1));
+}

@@ -88,6 +88,23 @@ pub fn render(r: &Record) -> String {
             "tokens: {} ids per text, vocabulary {v} (with padding and unknown)",
             r.data.features
         );
+        // each seed's split builds its own vocabulary, so the embedding size can differ
+        if r.replicates
+            .iter()
+            .any(|x| x.vocab_size.is_some_and(|w| w != v))
+        {
+            let sizes: Vec<String> = std::iter::once(v.to_string())
+                .chain(r.replicates.iter().map(|x| {
+                    x.vocab_size
+                        .map_or_else(|| "?".to_string(), |w| w.to_string())
+                }))
+                .collect();
+            let _ = writeln!(
+                s,
+                "vocabulary per seed: {} (the model and its parameter count follow each seed's)",
+                sizes.join(", ")
+            );
+        }
     }
     if let Some(k) = r.data.skipped.filter(|k| k.total() > 0) {
         let _ = writeln!(

@@ -290,6 +290,7 @@ pub fn run_with_weights(
     let replicates: Vec<Replicate> = it
         .map(|(seed, o)| Replicate {
             seed,
+            vocab_size: o.data.vocab_size,
             residual: o.residual,
             plain: o.plain,
             alpha_sweep: o.alpha_sweep,

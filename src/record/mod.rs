@@ -190,6 +190,11 @@ pub struct Record {
 #[serde(deny_unknown_fields)]
 pub struct Replicate {
     pub seed: u64,
+    /// This seed's vocabulary (token data): each seed's split builds its own, so the
+    /// transformer's embedding, and its parameter count, can differ from the first seed's
+    /// (`data.vocab_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
     pub residual: VariantResult,
     pub plain: VariantResult,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
