@@ -94,7 +94,14 @@ pub struct BenchReport {
     pub top_eigenvalue: Vec<(String, f64)>,
 }
 
-fn time_reps(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+/// Runs `f` `reps` times and returns its row: median and fastest time.
+fn measure(
+    variant: &str,
+    what: &str,
+    reps: usize,
+    gradients: usize,
+    mut f: impl FnMut(),
+) -> BenchRow {
     let mut t: Vec<f64> = (0..reps)
         .map(|_| {
             let t0 = Instant::now();
@@ -104,12 +111,19 @@ fn time_reps(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
         .collect();
     t.sort_by(f64::total_cmp);
     let m = t.len() / 2;
-    let median = if t.len() % 2 == 1 {
+    let median_s = if t.len() % 2 == 1 {
         t[m]
     } else {
         0.5 * (t[m - 1] + t[m])
     };
-    (median, t[0])
+    BenchRow {
+        variant: variant.to_string(),
+        what: what.to_string(),
+        reps,
+        median_s,
+        min_s: t[0],
+        gradients,
+    }
 }
 
 /// Times gradient, central and forward HVPs and a forward-difference Lanczos run for both
@@ -122,13 +136,10 @@ pub fn run(
 ) -> BenchReport {
     let p = hvp_problem();
     // at least one timed repetition: a row always reports what it timed
-    let opts = BenchOptions {
-        reps: opts.reps.max(1),
-        ..opts
-    };
+    let reps = opts.reps.max(1);
     let mut rows = Vec::new();
     let mut top = Vec::new();
-    let mut push = |row: BenchRow, rows: &mut Vec<BenchRow>| {
+    let mut push = |row: BenchRow| {
         progress(&row);
         rows.push(row);
     };
@@ -139,52 +150,23 @@ pub fn run(
             net: &net,
             batch: &batch,
         };
-        let name = variant.name().to_string();
+        let name = variant.name();
         let mut grad = vec![0.0; p.theta.len()];
         net.loss_grad(&p.theta, &batch, &mut grad); // warm-up: kernels, allocations
-        let (median_s, min_s) = time_reps(opts.reps, || {
+        push(measure(name, "gradient", reps, 1, || {
             net.loss_grad(&p.theta, &batch, &mut grad);
-        });
-        push(
-            BenchRow {
-                variant: name.clone(),
-                what: "gradient".into(),
-                reps: opts.reps,
-                median_s,
-                min_s,
-                gradients: 1,
-            },
-            &mut rows,
-        );
+        }));
         let mut out = vec![0.0; p.theta.len()];
         let mut central = FdHvp::new(&loss, &p.theta, CENTRAL_STEP);
         central.hvp(&p.v, &mut out);
-        let (median_s, min_s) = time_reps(opts.reps, || central.hvp(&p.v, &mut out));
-        push(
-            BenchRow {
-                variant: name.clone(),
-                what: "hvp_central".into(),
-                reps: opts.reps,
-                median_s,
-                min_s,
-                gradients: 2,
-            },
-            &mut rows,
-        );
+        push(measure(name, "hvp_central", reps, 2, || {
+            central.hvp(&p.v, &mut out)
+        }));
         let mut forward = FdHvp::forward(&loss, &p.theta, crate::config::FORWARD_STEP);
         forward.hvp(&p.v, &mut out); // g(theta) is computed once and cached
-        let (median_s, min_s) = time_reps(opts.reps, || forward.hvp(&p.v, &mut out));
-        push(
-            BenchRow {
-                variant: name.clone(),
-                what: "hvp_forward".into(),
-                reps: opts.reps,
-                median_s,
-                min_s,
-                gradients: 1,
-            },
-            &mut rows,
-        );
+        push(measure(name, "hvp_forward", reps, 1, || {
+            forward.hvp(&p.v, &mut out)
+        }));
         if opts.lanczos_reps > 0 && opts.lanczos_steps > 0 {
             let lz = curvature::lanczos::LanczosOptions {
                 steps: opts.lanczos_steps,
@@ -195,24 +177,20 @@ pub fn run(
             };
             let never = AtomicBool::new(false);
             let mut top_value = f64::NAN;
-            let (median_s, min_s) = time_reps(opts.lanczos_reps, || {
-                let mut hvp = FdHvp::forward(&loss, &p.theta, crate::config::FORWARD_STEP);
-                let r = curvature::lanczos::lanczos(&mut hvp, &lz, &never)
-                    .expect("the bench's Lanczos run is never cancelled");
-                top_value = r.top.first().map(|e| e.value).unwrap_or(f64::NAN);
-            });
-            top.push((name.clone(), top_value));
-            push(
-                BenchRow {
-                    variant: name.clone(),
-                    what: format!("lanczos_{}_forward", opts.lanczos_steps),
-                    reps: opts.lanczos_reps,
-                    median_s,
-                    min_s,
-                    gradients: opts.lanczos_steps + 1,
+            let what = format!("lanczos_{}_forward", opts.lanczos_steps);
+            push(measure(
+                name,
+                &what,
+                opts.lanczos_reps,
+                opts.lanczos_steps + 1,
+                || {
+                    let mut hvp = FdHvp::forward(&loss, &p.theta, crate::config::FORWARD_STEP);
+                    let r = curvature::lanczos::lanczos(&mut hvp, &lz, &never)
+                        .expect("the bench's Lanczos run is never cancelled");
+                    top_value = r.top.first().map(|e| e.value).unwrap_or(f64::NAN);
                 },
-                &mut rows,
-            );
+            ));
+            top.push((name.to_string(), top_value));
         }
     }
     BenchReport {

@@ -40,6 +40,11 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// `resprune-tui replay RECORD ARGS...`.
+fn replay(record: &Path, args: &[&str]) -> Output {
+    bin().arg("replay").arg(record).args(args).output().unwrap()
+}
+
 /// Writes `config` into `dir` and runs it there; returns the record's path.
 fn run_config(dir: &Path, config: &str, extra: &[&str]) -> PathBuf {
     let cfg = dir.join("small.toml");
@@ -77,7 +82,7 @@ fn records_in(dir: &Path) -> Vec<PathBuf> {
 fn replay_of_a_fresh_record_matches_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let path = run_config(dir.path(), SMALL, &[]);
-    let out = bin().arg("replay").arg(&path).arg("-q").output().unwrap();
+    let out = replay(&path, &["-q"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
@@ -108,12 +113,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
     let stored = record::load(&path).unwrap();
     assert_eq!(stored.config.device, resprune::config::DeviceChoice::Auto);
 
-    let out = bin()
-        .arg("replay")
-        .arg(&path)
-        .args(["-q", "--device", "cpu"])
-        .output()
-        .unwrap();
+    let out = replay(&path, &["-q", "--device", "cpu"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("exactly"), "{stdout}");
@@ -130,12 +130,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
     assert_eq!(new.residual, stored.residual);
 
     // a device the binary cannot open is an error that says what to do, and writes nothing
-    let out = bin()
-        .arg("replay")
-        .arg(&path)
-        .args(["-q", "--device", "gpu0"])
-        .output()
-        .unwrap();
+    let out = replay(&path, &["-q", "--device", "gpu0"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -143,12 +138,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
         "{stderr}"
     );
     if !cfg!(feature = "cuda") {
-        let out = bin()
-            .arg("replay")
-            .arg(&path)
-            .args(["-q", "--device", "cuda"])
-            .output()
-            .unwrap();
+        let out = replay(&path, &["-q", "--device", "cuda"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr.contains("--features cuda"), "{stderr}");
@@ -157,12 +147,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
 
     // another thread count is another summation order: the dense spectrum's noise measures
     // are left out (and only those), everything else still compared
-    let out = bin()
-        .arg("replay")
-        .arg(&path)
-        .args(["-q", "--threads", "1", "--tolerance", "1e-6"])
-        .output()
-        .unwrap();
+    let out = replay(&path, &["-q", "--threads", "1", "--tolerance", "1e-6"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
@@ -197,7 +182,7 @@ fn replay_reports_an_edited_number_by_path_and_exits_1() {
     rec.residual.pruning[1].sensitivity = stored * 1.5;
     record::save_as(&rec, &path).unwrap();
 
-    let out = bin().arg("replay").arg(&path).arg("-q").output().unwrap();
+    let out = replay(&path, &["-q"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     let rows: Vec<&str> = stdout
@@ -221,12 +206,7 @@ fn replay_reports_an_edited_number_by_path_and_exits_1() {
     );
 
     // within a loose tolerance it matches
-    let out = bin()
-        .arg("replay")
-        .arg(&path)
-        .args(["-q", "--tolerance", "0.34"])
-        .output()
-        .unwrap();
+    let out = replay(&path, &["-q", "--tolerance", "0.34"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
 

@@ -26,6 +26,12 @@ pub fn init_threads(threads: usize) {
     }
 }
 
+/// The `--device` flag of run, replay and bench.
+fn device_flag(s: &str) -> Result<config::DeviceChoice> {
+    s.parse()
+        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
+}
+
 /// Ctrl-C and SIGTERM set the flag; the run then stops at the next checkpoint and the record
 /// is written with `status = "interrupted"`.
 pub fn cancel_on_signals() -> Arc<AtomicBool> {
@@ -55,9 +61,7 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         cfg.threads = t;
     }
     if let Some(d) = args.device {
-        cfg.device = d
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
+        cfg.device = device_flag(d)?;
         cfg.validate()
             .map_err(|(k, m)| anyhow::anyhow!("--device: `{k}` {m}"))?;
     }
@@ -213,12 +217,7 @@ pub fn replay(
     if tolerance.is_nan() || tolerance < 0.0 {
         bail!("--tolerance is {tolerance}; it must be a relative error >= 0 (0 = exact)");
     }
-    let device: Option<config::DeviceChoice> = device
-        .map(|d| {
-            d.parse()
-                .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
-        })
-        .transpose()?;
+    let device = device.map(device_flag).transpose()?;
     let stored = record::load(path)?;
     // records are reproducible per thread count: use the stored run's
     let stored_threads = if stored.config.threads > 0 {
@@ -344,10 +343,7 @@ pub struct BenchArgs<'a> {
 
 /// `resprune-tui bench`: times the HVP bench problem on a device and prints a table.
 pub fn bench(args: BenchArgs<'_>) -> Result<()> {
-    let choice: config::DeviceChoice = args
-        .device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
+    let choice = device_flag(args.device)?;
     init_threads(args.threads);
     let (backend, device) = experiment::open_device(choice)?;
     println!(
