@@ -134,6 +134,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`show R | head`) panics; restore
+    // the Unix default, where the process just ends, as other command-line tools do
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any thread exists or any output is written
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run {

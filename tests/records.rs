@@ -664,3 +664,30 @@ fn cpu_and_gpu_records_agree_within_1e_9() {
         }
     }
 }
+
+/// `resprune-tui show R | head` closes the pipe early: the tool ends quietly (SIGPIPE), as
+/// other command-line tools do, instead of panicking on the failed print.
+#[cfg(unix)]
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/article-record.toml");
+    let mut child = bin()
+        .arg("show")
+        .arg(&fixture)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the first line is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // ended by SIGPIPE, or (if it wrote everything before the pipe closed) successfully
+    assert!(
+        out.status.signal() == Some(libc::SIGPIPE) || out.status.success(),
+        "{:?} {stderr}",
+        out.status
+    );
+}
