@@ -33,15 +33,21 @@ fn dense_article(c: &mut Criterion) {
         let net = Network::new(&spec, v);
         let mut theta = experiment::initial_theta(cfg.seed, &spec);
         let eval = net.prepare(&split.eval.x, &split.eval.y);
+        let session = train::Session {
+            cfg: &cfg.train,
+            train: &split.train,
+            eval: &eval,
+            seed: cfg.seed,
+            mask: None,
+        };
+        let never = AtomicBool::new(false);
         train::train(
             &net,
             &mut theta,
-            &cfg.train,
-            &split.train,
-            &eval,
-            cfg.seed,
-            None,
-            &mut |_: &train::EpochStats| true,
+            &session,
+            &mut Vec::new(),
+            &never,
+            &mut |_| {},
         )
         .unwrap();
         let batch = net.prepare(&split.train.x, &split.train.y);

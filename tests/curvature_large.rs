@@ -464,7 +464,7 @@ fn hutchinson_trace_and_variance_within_three_standard_errors() {
 
     // The diagonal estimator: E[v ⊙ Hv] = diag(H), entry error sd sqrt(Σ_{j≠i} H_ij² / m)
     // ≈ sqrt(1/m) = 0.05 for m = 400; 5 sd = 0.25 bounds all 150 entries (p < 1e-4).
-    let est = diagonal(&mut h, 400, 3);
+    let est = diagonal(&mut h, 400, 3, &AtomicBool::new(false)).unwrap();
     for (i, e) in est.iter().enumerate() {
         assert!((e - h.0[i * n + i]).abs() < 0.25, "diag {i}: {e}");
     }

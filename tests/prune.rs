@@ -1,5 +1,7 @@
 //! Masks, counts and the sensitivity of a pruning sweep.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use resprune::config::{PruneConfig, PruneScope};
@@ -112,9 +114,18 @@ fn sweep_rows_measure_the_pruned_model() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
-        finetune: None,
     };
-    let rows = prune::sweep(&net, &theta, &inputs, &mut |_| true).unwrap();
+    let mut pruned = Vec::new();
+    prune::sweep(
+        &net,
+        &theta,
+        &inputs,
+        &mut pruned,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let rows: Vec<_> = pruned.into_iter().map(|p| p.row).collect();
     assert_eq!(rows.len(), 2);
     for r in &rows {
         let m = prune::magnitude_mask(&theta, net.layout(), &cfg, r.ratio);
@@ -150,7 +161,7 @@ fn sensitivity_formula() {
 }
 
 #[test]
-fn sweep_stops_when_the_callback_says_so() {
+fn sweep_stops_at_the_next_row_after_a_cancel_and_keeps_what_it_finished() {
     let s = spec();
     let theta = s.init(&mut ChaCha8Rng::seed_from_u64(5));
     let net = Network::new(&s, Variant::Plain);
@@ -162,12 +173,14 @@ fn sweep_stops_when_the_callback_says_so() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
-        finetune: None,
     };
-    let r = prune::sweep(&net, &theta, &inputs, &mut |_| {
+    let cancel = AtomicBool::new(false);
+    let mut pruned = Vec::new();
+    let r = prune::sweep(&net, &theta, &inputs, &mut pruned, &cancel, &mut |_| {
         seen += 1;
-        false
+        cancel.store(true, Ordering::Relaxed);
     });
-    assert!(r.is_none());
+    assert!(r.unwrap_err().is_cancelled());
     assert_eq!(seen, 1);
+    assert_eq!(pruned.len(), 1, "the finished row stays");
 }

@@ -159,7 +159,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
         .map(|p| record::load(&p).unwrap())
         .find(|r| r.machine.threads == 1)
         .unwrap();
-    let c = record::replay::compare(&stored, &one_thread, 1e-6);
+    let c = record::compare::compare(&stored, &one_thread, 1e-6);
     assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
     assert!(c
         .not_compared
@@ -170,7 +170,7 @@ fn replay_on_another_device_compares_everything_but_the_device() {
     assert!(c
         .not_compared
         .iter()
-        .all(|p| record::replay::is_fd_noise(p)));
+        .all(|p| record::compare::is_fd_noise(p)));
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn replay_compares_every_stored_number_by_path() {
     b.started_at = "2000-01-01T00:00:00Z".into();
     b.timings.total_s += 1.0;
     b.machine.threads += 1;
-    let c = record::replay::compare(&a, &b, 0.0);
+    let c = record::compare::compare(&a, &b, 0.0);
     assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
     // eigenvalues, history, pruning, config, data: hundreds of numbers
     let eigen = a.residual.spectrum.as_ref().unwrap().eigenvalues.len();
@@ -228,7 +228,7 @@ fn replay_compares_every_stored_number_by_path() {
     e.plain.spectrum.as_mut().unwrap().eigenvalues[5] += 1e-9;
     e.residual.history[2].eval_loss = f64::NAN;
     e.plain.pruning.pop();
-    let c = record::replay::compare(&a, &e, 0.0);
+    let c = record::compare::compare(&a, &e, 0.0);
     let paths: Vec<&str> = c.mismatches.iter().map(|m| m.path.as_str()).collect();
     assert!(
         paths.contains(&"plain.spectrum.eigenvalues[5]"),
@@ -448,9 +448,8 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
         experiment::run_with_weights(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
     let weights = weights.expect("a complete run has weights");
     let path = record::free_path(&rec, dir.path());
-    let contents = resprune::cli::checkpoint_contents(&rec, weights.clone()).unwrap();
     let spec = checkpoint::spec_of(&rec);
-    rec.checkpoint = Some(checkpoint::write(&path, &spec, &contents).unwrap());
+    rec.checkpoint = Some(checkpoint::write(&path, &spec, &weights).unwrap());
     record::save_as(&rec, &path).unwrap();
 
     let cp = rec.checkpoint.as_ref().unwrap();
@@ -462,7 +461,9 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
     let back = checkpoint::load(&path).unwrap();
     assert_eq!(back.metadata["format"], checkpoint::FORMAT);
     for (k, v) in Variant::BOTH.into_iter().enumerate() {
-        assert_eq!(back.theta(v).unwrap(), weights.thetas[k], "{v} theta");
+        assert_eq!(weights[k].variant, v);
+        let theta = &weights[k].theta;
+        assert_eq!(back.theta(v).unwrap(), *theta, "{v} theta");
         // PyTorch's nn.Linear: weight [out, in]
         let stem = &back.tensors[&format!("{v}.stem.weight")];
         assert_eq!(stem.shape, vec![6, 4]);
@@ -475,8 +476,13 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
         for row in &rec.variant(v).pruning {
             let (pruned, keep) = back.pruned(v, &row.method, row.ratio).unwrap();
             assert_eq!(keep.iter().filter(|k| !**k).count(), row.pruned);
+            // the stored mask is the one magnitude pruning derives from the trained theta
+            let layout = checkpoint::layout_of(&rec, v);
+            let again =
+                resprune::prune::magnitude_mask(theta, &layout, &rec.config.prune, row.ratio);
+            assert_eq!(keep, again.keep, "{v} mask at {}", row.ratio);
             for i in 0..pruned.len() {
-                let want = if keep[i] { weights.thetas[k][i] } else { 0.0 };
+                let want = if keep[i] { theta[i] } else { 0.0 };
                 assert_eq!(pruned[i], want);
             }
             let mask = &back.tensors[&format!("{v}.mask.magnitude_{}.stem.weight", row.ratio)];
@@ -633,7 +639,7 @@ fn cpu_and_gpu_records_agree_within_1e_9() {
         let (cpu, mut gpu) = (fixture(cpu), fixture(gpu));
         assert_eq!(cpu.machine.device, "cpu");
         assert_eq!(gpu.machine.device, "cuda:0");
-        let c = record::replay::compare(&cpu, &gpu, 1e-9);
+        let c = record::compare::compare(&cpu, &gpu, 1e-9);
         assert!(c.mismatches.is_empty(), "{:#?}", c.mismatches);
         assert!(c.numbers > 1800, "{}", c.numbers);
         let (at, largest) = c.largest.clone().unwrap();
@@ -646,18 +652,18 @@ fn cpu_and_gpu_records_agree_within_1e_9() {
             assert!(c
                 .not_compared
                 .iter()
-                .all(|p| record::replay::is_fd_noise(p)));
+                .all(|p| record::compare::is_fd_noise(p)));
             assert!(c
                 .not_compared
                 .contains(&"plain.spectrum.asymmetry".to_string()));
             gpu.machine.device = cpu.machine.device.clone();
-            let same_device = record::replay::compare(&cpu, &gpu, 1e-9);
+            let same_device = record::compare::compare(&cpu, &gpu, 1e-9);
             assert!(same_device.not_compared.is_empty());
             assert!(!same_device.mismatches.is_empty());
             assert!(same_device
                 .mismatches
                 .iter()
-                .all(|m| record::replay::is_fd_noise(&m.path)));
+                .all(|m| record::compare::is_fd_noise(&m.path)));
         } else {
             // Lanczos spectra carry no FD noise measures: everything is compared
             assert!(c.not_compared.is_empty(), "{:?}", c.not_compared);

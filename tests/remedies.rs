@@ -152,19 +152,22 @@ fn finetuning_holds_masked_weights_at_exactly_zero() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
-        finetune: Some(prune::Finetune {
-            train: &train,
-            cfg: TrainConfig {
-                epochs: 5,
-                lr: 0.05,
-                batch_size: 4,
-                ..TrainConfig::default()
-            },
-            seed: 0,
-        }),
     };
-    let rows = prune::sweep(&net, &theta, &inputs, &mut |_| true).unwrap();
-    let ft = rows[0].finetuned.as_ref().unwrap();
+    let ft = prune::Finetune {
+        train: &train,
+        cfg: TrainConfig {
+            epochs: 5,
+            lr: 0.05,
+            batch_size: 4,
+            ..TrainConfig::default()
+        },
+        seed: 0,
+    };
+    let never = AtomicBool::new(false);
+    let mut pruned = Vec::new();
+    prune::sweep(&net, &theta, &inputs, &mut pruned, &never, &mut |_| {}).unwrap();
+    let ft = prune::finetune(&net, &theta, &pruned[0], &ft, &eval, &never).unwrap();
+    let rows: Vec<_> = pruned.iter().map(|p| &p.row).collect();
     assert_eq!(ft.max_masked_abs, 0.0);
     assert_eq!(ft.epochs, 5);
     // fine-tuning on the evaluation data lowers the pruned loss

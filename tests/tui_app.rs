@@ -193,13 +193,17 @@ fn worker_events_build_the_live_run_and_stale_runs_are_ignored() {
     let Some(Cmd::StartRun { id, .. }) = ch(&mut a, 'r') else {
         panic!("no run started")
     };
+    let model = a.opened.as_ref().unwrap().record.model.clone();
     let started = RunEvent::Started {
         name: "article".into(),
         params: 682,
         epochs: 10,
         ratios: 5,
+        model: Box::new(model.clone()),
     };
     a.update(Msg::Worker(id, started));
+    // the layer table is there from the first event, not only with the saved record
+    assert_eq!(a.live.as_ref().unwrap().model.as_ref(), Some(&model));
     let stats = a.opened.as_ref().unwrap().record.residual.history[3];
     a.update(Msg::Worker(
         id,

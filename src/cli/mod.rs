@@ -12,9 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{self, Config};
 use crate::experiment::{self, RunEvent, Stage};
-use crate::model::Variant;
 use crate::record::diff::{fmt_sig, RecordDiff};
-use crate::record::{self, checkpoint, Record, Status};
+use crate::record::{self, checkpoint, Status};
 
 /// Sets the kernel thread count once per process (0 = one per core).
 pub fn init_threads(threads: usize) {
@@ -71,7 +70,6 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         cfg.validate()
             .map_err(|(k, m)| anyhow::anyhow!("--replicates: `{k}` {m}"))?;
     }
-    init_threads(cfg.threads);
     let dir = record::default_dir(args.out);
     // an unwritable output folder is reported now, not after minutes of training
     record::check_writable(&dir).with_context(|| {
@@ -100,7 +98,9 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
                 bar.set_length(match stage {
                     Stage::Train => cfg.train.epochs as u64,
                     Stage::Spectrum => 0,
-                    Stage::Prune => cfg.prune.ratios.len() as u64,
+                    Stage::Prune | Stage::Finetune => {
+                        (cfg.prune.ratios.len() * cfg.prune.methods.len()) as u64
+                    }
                 });
                 bar.set_message("");
             }
@@ -120,6 +120,10 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
                 bar.inc(1);
                 bar.set_message(format!("ratio {} S {:.4}", row.ratio, row.sensitivity));
             }
+            RunEvent::Finetuned { finetuned, .. } => {
+                bar.inc(1);
+                bar.set_message(format!("fine-tuned S {:.4}", finetuned.sensitivity));
+            }
             _ => {}
         }
         true
@@ -132,9 +136,8 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         match weights {
             Some(w) => {
                 // the weights first: a record never names a file that is not there
-                let contents = checkpoint_contents(&rec, w)?;
                 let spec = checkpoint::spec_of(&rec);
-                rec.checkpoint = Some(checkpoint::write(&path, &spec, &contents)?);
+                rec.checkpoint = Some(checkpoint::write(&path, &spec, &w)?);
             }
             None => eprintln!("note: the run did not complete; no weights saved"),
         }
@@ -155,55 +158,6 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// What `--save-weights` stores: each model's trained `theta` and, for every pruning row, its
-/// mask recomputed from that `theta` (checked against the row's count and threshold).
-pub fn checkpoint_contents(
-    rec: &Record,
-    weights: experiment::PairWeights,
-) -> Result<Vec<checkpoint::VariantWeights>> {
-    let experiment::PairWeights { thetas, diagonals } = weights;
-    let mut out = Vec::new();
-    for (k, (v, theta)) in Variant::BOTH.into_iter().zip(thetas).enumerate() {
-        let layout = checkpoint::layout_of(rec, v);
-        let diag = diagonals.get(k).and_then(|d| d.as_deref());
-        let mut pruned = Vec::new();
-        for row in &rec.variant(v).pruning {
-            let method: crate::config::PruneMethod =
-                serde_json::from_value(serde_json::Value::String(row.method.clone()))
-                    .with_context(|| format!("pruning method `{}`", row.method))?;
-            let mask = crate::prune::method_mask(
-                method,
-                &theta,
-                diag,
-                &layout,
-                &rec.config.prune,
-                row.ratio,
-            );
-            if mask.pruned != row.pruned || mask.threshold != row.threshold {
-                bail!(
-                    "internal: the {v} {} mask at ratio {} does not reproduce the record \
-                     ({} pruned, the row says {}); no weights saved",
-                    row.method,
-                    row.ratio,
-                    mask.pruned,
-                    row.pruned
-                );
-            }
-            pruned.push(checkpoint::PrunedWeights {
-                method: row.method.clone(),
-                ratio: row.ratio,
-                keep: mask.keep,
-            });
-        }
-        out.push(checkpoint::VariantWeights {
-            variant: v,
-            theta,
-            pruned,
-        });
-    }
-    Ok(out)
-}
-
 /// `resprune-tui replay RECORD`: re-runs the stored config, writes the new record beside the
 /// old one and prints every value that differs by more than `tolerance` (relative). Returns
 /// whether all matched.
@@ -214,33 +168,11 @@ pub fn replay(
     device: Option<&str>,
     quiet: bool,
 ) -> Result<bool> {
-    if tolerance.is_nan() || tolerance < 0.0 {
-        bail!("--tolerance is {tolerance}; it must be a relative error >= 0 (0 = exact)");
-    }
-    let device = device.map(device_flag).transpose()?;
-    let stored = record::load(path)?;
-    // records are reproducible per thread count: use the stored run's
-    let stored_threads = if stored.config.threads > 0 {
-        stored.config.threads
-    } else {
-        stored.machine.threads
+    let opts = experiment::ReplayOptions {
+        tolerance,
+        device: device.map(device_flag).transpose()?,
+        threads,
     };
-    init_threads(threads.unwrap_or(stored_threads));
-    let dir = record::replay::folder_of(path);
-    record::check_writable(dir).with_context(|| {
-        format!(
-            "the replay is written beside {}; that folder must be writable",
-            path.display()
-        )
-    })?;
-    let now = rayon::current_num_threads();
-    if now != stored.machine.threads {
-        eprintln!(
-            "note: the record ran on {} threads, this replay on {now}; results may differ in \
-             the last digits",
-            stored.machine.threads
-        );
-    }
     let cancel = cancel_on_signals();
     let bar = if quiet {
         ProgressBar::hidden()
@@ -254,10 +186,17 @@ pub fn replay(
         }
         true
     };
-    let result = record::replay::replay(path, tolerance, device, &sink, &cancel);
+    let result = experiment::replay(path, &opts, &sink, &cancel);
     bar.finish_and_clear();
     let r = result?;
     let c = &r.comparison;
+    if r.threads_differ() {
+        eprintln!(
+            "note: the record ran on {} threads, this replay on {}; results may differ in \
+             the last digits",
+            r.stored.machine.threads, r.new.machine.threads
+        );
+    }
     println!("replay of {}: {}", path.display(), r.new_path.display());
     if r.new.machine.device != r.stored.machine.device {
         println!(

@@ -172,13 +172,21 @@ pub fn hutchinson<H: Hvp + ?Sized>(
 
 /// The diagonal of `H` estimated as the mean of `v ⊙ H v` over `samples` seeded Rademacher
 /// probes (`E[v ⊙ H v] = diag(H)`; the error in entry `i` has variance `Σ_{j≠i} H_ij² / samples`).
-/// Zeros when `samples == 0`.
-pub fn diagonal<H: Hvp + ?Sized>(h: &mut H, samples: usize, seed: u64) -> Vec<f64> {
+/// Zeros when `samples == 0`. `cancel` is checked before every product.
+pub fn diagonal<H: Hvp + ?Sized>(
+    h: &mut H,
+    samples: usize,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<Vec<f64>, CurvatureError> {
     let n = h.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut hv = vec![0.0; n];
     let mut sum = vec![0.0; n];
     for _ in 0..samples {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(CurvatureError::Cancelled);
+        }
         let v = rademacher(&mut rng, n);
         h.hvp(&v, &mut hv);
         for ((s, x), y) in sum.iter_mut().zip(&v).zip(&hv) {
@@ -188,7 +196,7 @@ pub fn diagonal<H: Hvp + ?Sized>(h: &mut H, samples: usize, seed: u64) -> Vec<f6
     if samples > 0 {
         sum.iter_mut().for_each(|s| *s /= samples as f64);
     }
-    sum
+    Ok(sum)
 }
 
 #[cfg(test)]
@@ -208,7 +216,7 @@ mod tests {
         assert!((r.trace_sq.value - 14.25).abs() < 1e-12);
         // variance = 14.25/4 − (2.5/4)² = 3.5625 − 0.390625
         assert!((r.variance.value - 3.171875).abs() < 1e-12);
-        let est = diagonal(&mut Diag(d.clone()), 3, 7);
+        let est = diagonal(&mut Diag(d.clone()), 3, 7, &AtomicBool::new(false)).unwrap();
         for (e, x) in est.iter().zip(&d) {
             assert!((e - x).abs() < 1e-12);
         }

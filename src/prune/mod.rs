@@ -1,11 +1,14 @@
 //! Masks from scores, pruning sweeps, and the damage each ratio does.
 
+use std::sync::atomic::AtomicBool;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
 use crate::curvature::{BatchLoss, FdHvp, Hvp};
 use crate::data::Dataset;
 use crate::model::{Network, ParamLayout, PreparedBatch};
+use crate::stop::Stop;
 use crate::train::{self, apply_mask};
 
 /// Which parameters may be pruned: weights, biases when `include_bias`, embedding tables
@@ -258,25 +261,39 @@ pub struct SweepInputs<'a> {
     pub fd_step: f64,
     /// The Hessian diagonal, for `obd` and `curvature_gated`.
     pub diag: Option<&'a [f64]>,
-    pub finetune: Option<Finetune<'a>>,
+}
+
+/// Why pruning failed (nothing fails yet but a cancel; criteria that can, will say here).
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {}
+
+/// One row of a sweep with the mask it applied (`true` = kept), for fine-tuning and
+/// checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruned {
+    pub row: PruneRow,
+    pub keep: Vec<bool>,
 }
 
 /// Prunes `theta` with each method at each ratio and measures the evaluation loss and
-/// accuracy (and after fine-tuning, when asked). `on_row` returning false stops the sweep.
+/// accuracy, appending each row to `out` and passing it to `on_row`. `cancel` is checked
+/// before every row; on a cancel the rows finished so far stay in `out`.
 pub fn sweep(
     net: &Network,
     theta: &[f64],
     inputs: &SweepInputs<'_>,
-    on_row: &mut dyn FnMut(&PruneRow) -> bool,
-) -> Option<Vec<PruneRow>> {
+    out: &mut Vec<Pruned>,
+    cancel: &AtomicBool,
+    on_row: &mut dyn FnMut(&PruneRow),
+) -> Result<(), Stop<PruneError>> {
     let layout = net.layout();
     let eval = inputs.eval;
     let mut g = vec![0.0; theta.len()];
     let before = net.loss_grad(theta, eval, &mut g);
     let loss = BatchLoss { net, batch: eval };
-    let mut rows = Vec::new();
     for &method in &inputs.cfg.methods {
         for &ratio in &inputs.cfg.ratios {
+            Stop::check(cancel)?;
             let mask = method_mask(method, theta, inputs.diag, layout, inputs.cfg, ratio);
             let mut pruned = theta.to_vec();
             apply_mask(&mut pruned, &mask.keep);
@@ -286,48 +303,6 @@ pub fn sweep(
             FdHvp::new(&loss, theta, inputs.fd_step).hvp(&dw, &mut hdw);
             let first: f64 = g.iter().zip(&dw).map(|(a, b)| a * b).sum();
             let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
-            let finetuned = match &inputs.finetune {
-                Some(ft) if ft.cfg.epochs > 0 => {
-                    let mut tuned = pruned.clone();
-                    let out = train::train(
-                        net,
-                        &mut tuned,
-                        &ft.cfg,
-                        ft.train,
-                        eval,
-                        ft.seed,
-                        Some(&mask.keep),
-                        &mut |_: &train::EpochStats| true,
-                    );
-                    match out {
-                        Ok(_) => {
-                            let e = net.evaluate(&tuned, eval);
-                            Some(Finetuned {
-                                epochs: ft.cfg.epochs,
-                                lr: ft.cfg.lr,
-                                loss: e.loss,
-                                accuracy: e.accuracy,
-                                sensitivity: sensitivity(before.loss, e.loss),
-                                max_masked_abs: tuned
-                                    .iter()
-                                    .zip(&mask.keep)
-                                    .filter(|(_, k)| !**k)
-                                    .fold(0.0, |m, (t, _)| m.max(t.abs())),
-                            })
-                        }
-                        // a fine-tuning that diverges is reported as an infinite loss
-                        Err(_) => Some(Finetuned {
-                            epochs: ft.cfg.epochs,
-                            lr: ft.cfg.lr,
-                            loss: f64::INFINITY,
-                            accuracy: 0.0,
-                            sensitivity: f64::INFINITY,
-                            max_masked_abs: 0.0,
-                        }),
-                    }
-                }
-                _ => None,
-            };
             let row = PruneRow {
                 ratio,
                 method: method.name().into(),
@@ -344,14 +319,71 @@ pub fn sweep(
                 predicted_first: first,
                 predicted_second: second,
                 predicted_delta: first + second,
-                finetuned,
+                finetuned: None,
                 layers: layer_sparsity(layout, &mask.keep),
             };
-            if !on_row(&row) {
-                return None;
-            }
-            rows.push(row);
+            on_row(&row);
+            out.push(Pruned {
+                row,
+                keep: mask.keep,
+            });
         }
     }
-    Some(rows)
+    Ok(())
+}
+
+/// Trains the pruned model of `p` (`theta ⊙ keep`) with its mask held and measures it on
+/// `eval`. A fine-tuning that diverges is reported as an infinite loss, not an error: it is
+/// a result about that mask. `cancel` is checked before every minibatch.
+pub fn finetune(
+    net: &Network,
+    theta: &[f64],
+    p: &Pruned,
+    ft: &Finetune<'_>,
+    eval: &PreparedBatch,
+    cancel: &AtomicBool,
+) -> Result<Finetuned, Stop<PruneError>> {
+    let mut tuned = theta.to_vec();
+    apply_mask(&mut tuned, &p.keep);
+    let session = train::Session {
+        cfg: &ft.cfg,
+        train: ft.train,
+        eval,
+        seed: ft.seed,
+        mask: Some(&p.keep),
+    };
+    let loss_before = p.row.loss_before;
+    match train::train(
+        net,
+        &mut tuned,
+        &session,
+        &mut Vec::new(),
+        cancel,
+        &mut |_| {},
+    ) {
+        Ok(()) => {
+            let e = net.evaluate(&tuned, eval);
+            Ok(Finetuned {
+                epochs: ft.cfg.epochs,
+                lr: ft.cfg.lr,
+                loss: e.loss,
+                accuracy: e.accuracy,
+                sensitivity: sensitivity(loss_before, e.loss),
+                max_masked_abs: tuned
+                    .iter()
+                    .zip(&p.keep)
+                    .filter(|(_, k)| !**k)
+                    .fold(0.0, |m, (t, _)| m.max(t.abs())),
+            })
+        }
+        Err(Stop::Cancelled) => Err(Stop::Cancelled),
+        Err(Stop::Failed(train::TrainError::Diverged { .. })) => Ok(Finetuned {
+            epochs: ft.cfg.epochs,
+            lr: ft.cfg.lr,
+            loss: f64::INFINITY,
+            accuracy: 0.0,
+            sensitivity: f64::INFINITY,
+            max_masked_abs: 0.0,
+        }),
+    }
 }

@@ -300,7 +300,7 @@ pub fn load(record_path: &Path) -> Result<Weights, CheckpointError> {
             record: record_path.to_path_buf(),
         });
     };
-    let path = super::replay::folder_of(record_path).join(&cp.file);
+    let path = super::folder_of(record_path).join(&cp.file);
     let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Read {
         path: path.clone(),
         source,

@@ -16,9 +16,9 @@ use crate::tomlpos;
 use crate::train::EpochStats;
 
 pub mod checkpoint;
+pub mod compare;
 pub mod diff;
 pub mod export;
-pub mod replay;
 
 /// Bumped whenever a field changes meaning or a required field is added.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -426,6 +426,13 @@ pub fn save_as(record: &Record, path: &Path) -> Result<PathBuf, RecordError> {
         source,
     })?;
     Ok(path)
+}
+
+/// The folder a record lives in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Where records go: `--out DIR`, else `./experiments` when it exists, else the user data dir.

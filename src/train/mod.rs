@@ -1,5 +1,7 @@
 //! Optimisers over the flat parameter vector, minibatches in a seeded order, masks held at zero.
 
+use std::sync::atomic::AtomicBool;
+
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +9,7 @@ use crate::config::{Optimizer, TrainConfig};
 use crate::data::Dataset;
 use crate::model::{Network, ParamKind, PreparedBatch};
 use crate::rng::{stream, Stream};
+use crate::stop::Stop;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -20,13 +23,6 @@ pub enum TrainError {
         step: usize,
         value: f64,
     },
-}
-
-/// The history of a training run, and whether it was cut short by a cancel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainOutcome {
-    pub history: Vec<EpochStats>,
-    pub cancelled: bool,
 }
 
 /// Loss and accuracy after one epoch (epoch 0 is the initial `theta`).
@@ -118,43 +114,44 @@ impl OptimizerState {
     }
 }
 
-/// What training reports as it goes.
-pub trait Progress {
-    /// Called after each epoch; returning false cancels.
-    fn epoch(&mut self, stats: &EpochStats) -> bool;
+/// What one training run needs besides the model and `theta`.
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    pub cfg: &'a TrainConfig,
+    pub train: &'a Dataset,
+    /// Evaluated after every epoch (and at epoch 0).
+    pub eval: &'a PreparedBatch,
+    /// The batch order depends on it only, so the residual and plain models see the same one.
+    pub seed: u64,
+    /// Parameters held at zero (`false` = pruned).
+    pub mask: Option<&'a [bool]>,
 }
 
-impl<F: FnMut(&EpochStats) -> bool> Progress for F {
-    fn epoch(&mut self, stats: &EpochStats) -> bool {
-        self(stats)
-    }
-}
-
-/// Trains `theta` in place for `cfg.epochs` epochs and returns the history, epoch 0 included;
-/// `progress` returning false stops it after the current epoch.
-/// The batch order depends on `seed` only, so the residual and plain models see the same one.
-#[allow(clippy::too_many_arguments)]
+/// Trains `theta` in place for `cfg.epochs` epochs, appending each epoch's statistics to
+/// `history` (epoch 0, the starting `theta`, first) and passing them to `on_epoch`.
+///
+/// `cancel` is checked before every minibatch: a cancel stops within one step, returning
+/// `Stop::Cancelled` with the finished epochs in `history`.
 pub fn train(
     net: &Network,
     theta: &mut [f64],
-    cfg: &TrainConfig,
-    train: &Dataset,
-    eval: &PreparedBatch,
-    seed: u64,
-    mask: Option<&[bool]>,
-    progress: &mut dyn Progress,
-) -> Result<TrainOutcome, TrainError> {
-    let full_train = net.prepare(&train.x, &train.y);
+    s: &Session<'_>,
+    history: &mut Vec<EpochStats>,
+    cancel: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<(), Stop<TrainError>> {
+    let cfg = s.cfg;
+    let full_train = net.prepare(&s.train.x, &s.train.y);
     let mut opt = OptimizerState::new(cfg, net);
-    let mut rng = stream(seed, Stream::Shuffle);
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = stream(s.seed, Stream::Shuffle);
+    let mut order: Vec<usize> = (0..s.train.len()).collect();
     let mut grad = vec![0.0; theta.len()];
-    if let Some(m) = mask {
+    if let Some(m) = s.mask {
         apply_mask(theta, m);
     }
     let record = |epoch: usize, theta: &[f64]| {
         let tr = net.evaluate(theta, &full_train);
-        let ev = net.evaluate(theta, eval);
+        let ev = net.evaluate(theta, s.eval);
         EpochStats {
             epoch,
             train_loss: tr.loss,
@@ -163,55 +160,42 @@ pub fn train(
             eval_accuracy: ev.accuracy,
         }
     };
-    let first = record(0, theta);
-    let mut history = vec![first];
-    let stopped = |history| {
-        Ok(TrainOutcome {
-            history,
-            cancelled: true,
+    let diverged = |epoch, step, value| {
+        Stop::Failed(TrainError::Diverged {
+            variant: net.variant().to_string(),
+            epoch,
+            step,
+            value,
         })
     };
-    if !progress.epoch(&first) {
-        return stopped(history);
-    }
+    let first = record(0, theta);
+    history.push(first);
+    on_epoch(&first);
     let mut step = 0;
     for epoch in 1..=cfg.epochs {
         if cfg.shuffle {
             order.shuffle(&mut rng);
         }
         for chunk in order.chunks(cfg.batch_size) {
+            Stop::check(cancel)?;
             step += 1;
-            let batch = train.select(chunk);
+            let batch = s.train.select(chunk);
             let b = net.prepare(&batch.x, &batch.y);
             let out = net.loss_grad(theta, &b, &mut grad);
             if !out.loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    variant: net.variant().to_string(),
-                    epoch,
-                    step,
-                    value: out.loss,
-                });
+                return Err(diverged(epoch, step, out.loss));
             }
-            opt.step(theta, &grad, mask);
+            opt.step(theta, &grad, s.mask);
         }
+        Stop::check(cancel)?;
         let stats = record(epoch, theta);
         if !stats.train_loss.is_finite() {
-            return Err(TrainError::Diverged {
-                variant: net.variant().to_string(),
-                epoch,
-                step,
-                value: stats.train_loss,
-            });
+            return Err(diverged(epoch, step, stats.train_loss));
         }
         history.push(stats);
-        if !progress.epoch(&stats) {
-            return stopped(history);
-        }
+        on_epoch(&stats);
     }
-    Ok(TrainOutcome {
-        history,
-        cancelled: false,
-    })
+    Ok(())
 }
 
 /// Sets every masked-out parameter (`mask[i] == false`) to exactly zero.

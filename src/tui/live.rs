@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::curvature::SpectrumStats;
 use crate::experiment::{RunEvent, Stage};
 use crate::model::Variant;
-use crate::record::VariantResult;
+use crate::record::{ModelSummary, VariantResult};
 
 use super::msg::RunId;
 
@@ -28,6 +28,8 @@ pub struct LiveRun {
     pub params: usize,
     pub epochs: usize,
     pub ratios: usize,
+    /// The architecture and layer table, from the run's first event.
+    pub model: Option<ModelSummary>,
     pub state: RunState,
     /// The stage in progress.
     pub stage: Option<(Variant, Stage)>,
@@ -56,6 +58,7 @@ impl LiveRun {
             params: 0,
             epochs: 0,
             ratios: 0,
+            model: None,
             state: RunState::Running,
             stage: None,
             done: Vec::new(),
@@ -104,11 +107,13 @@ impl LiveRun {
                 params,
                 epochs,
                 ratios,
+                model,
             } => {
                 self.name = name;
                 self.params = params;
                 self.epochs = epochs;
                 self.ratios = ratios;
+                self.model = Some(*model);
             }
             RunEvent::StageStarted { variant, stage } => {
                 if let Some(prev) = self.stage.take() {
@@ -139,6 +144,15 @@ impl LiveRun {
                 }
             }
             RunEvent::PruneRow { variant, row } => self.variant_mut(variant).pruning.push(row),
+            RunEvent::Finetuned {
+                variant,
+                index,
+                finetuned,
+            } => {
+                if let Some(row) = self.variant_mut(variant).pruning.get_mut(index) {
+                    row.finetuned = Some(finetuned);
+                }
+            }
             RunEvent::Finished(path) => {
                 if let Some(prev) = self.stage.take() {
                     self.done.push(prev);
@@ -170,6 +184,11 @@ impl LiveRun {
                 d as f64 / t.max(1) as f64
             }
             Stage::Prune => self.variant(v).pruning.len() as f64 / self.ratios.max(1) as f64,
+            Stage::Finetune => {
+                let rows = &self.variant(v).pruning;
+                let tuned = rows.iter().filter(|r| r.finetuned.is_some()).count();
+                tuned as f64 / rows.len().max(1) as f64
+            }
         };
         Some(f.clamp(0.0, 1.0))
     }
@@ -189,7 +208,17 @@ impl LiveRun {
     /// Every stage of the pipeline, in order, with whether it finished or is going on.
     pub fn stages(&self) -> Vec<(Variant, Stage, StageState)> {
         let mut out = Vec::new();
-        for stage in [Stage::Train, Stage::Spectrum, Stage::Prune] {
+        let finetunes = self
+            .done
+            .iter()
+            .chain(&self.stage)
+            .any(|(_, s)| *s == Stage::Finetune);
+        let stages: &[Stage] = if finetunes {
+            &[Stage::Train, Stage::Spectrum, Stage::Prune, Stage::Finetune]
+        } else {
+            &[Stage::Train, Stage::Spectrum, Stage::Prune]
+        };
+        for &stage in stages {
             for v in Variant::BOTH {
                 let state = if self.done.contains(&(v, stage)) {
                     StageState::Done

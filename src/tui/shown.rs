@@ -45,8 +45,12 @@ impl<'a> Shown<'a> {
         }
     }
 
+    /// The architecture and layer table: a live run has it from its first event.
     pub fn model(&self) -> Option<&'a ModelSummary> {
-        self.record().map(|r| &r.model)
+        match self {
+            Shown::Record { record, .. } => Some(&record.model),
+            Shown::Live(l) => l.model.as_ref(),
+        }
     }
 
     pub fn params(&self) -> usize {

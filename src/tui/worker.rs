@@ -63,7 +63,6 @@ fn execute(
         RunSource::Config(c) => (**c).clone(),
     };
     record::check_writable(out_dir).map_err(|e| e.to_string())?;
-    crate::cli::init_threads(cfg.threads);
     let rec = experiment::run(&cfg, &send, cancel).map_err(|e| e.to_string())?;
     record::save(&rec, out_dir).map_err(|e| e.to_string())
 }
@@ -90,17 +89,9 @@ pub fn spawn_replay(path: PathBuf, tx: Sender<Msg>) -> RunHandle {
 }
 
 fn replay(path: &Path, cancel: &AtomicBool) -> Result<ReplayOutcome, String> {
-    let stored = record::load(path).map_err(|e| e.to_string())?;
-    // records are reproducible per thread count: use the stored run's
-    let threads = if stored.config.threads > 0 {
-        stored.config.threads
-    } else {
-        stored.machine.threads
-    };
-    crate::cli::init_threads(threads);
-    record::check_writable(record::replay::folder_of(path)).map_err(|e| e.to_string())?;
-    let r = record::replay::replay(path, 0.0, None, &experiment::quiet, cancel)
-        .map_err(|e| e.to_string())?;
+    let opts = experiment::ReplayOptions::default();
+    let r =
+        experiment::replay(path, &opts, &experiment::quiet, cancel).map_err(|e| e.to_string())?;
     Ok(ReplayOutcome {
         new_path: r.new_path,
         compared: r.comparison.compared,

@@ -28,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
     let Some(m) = shown.model() else {
         let text = vec![
             Line::styled(format!("{} parameters", shown.params()), theme.text()),
-            Line::styled("the layer table arrives with the saved record", theme.dim()),
+            Line::styled("the layer table arrives when the run starts", theme.dim()),
         ];
         frame.render_widget(Paragraph::new(text), area);
         return;

@@ -201,6 +201,7 @@ fn stage_line<'a>(app: &App, theme: &Theme, shown: &Shown<'a>) -> Line<'a> {
                     Stage::Train => !vr.history.is_empty(),
                     Stage::Spectrum => vr.spectrum.is_some(),
                     Stage::Prune => !vr.pruning.is_empty(),
+                    Stage::Finetune => vr.pruning.iter().any(|r| r.finetuned.is_some()),
                 };
                 let state = if done {
                     StageState::Done
@@ -212,7 +213,14 @@ fn stage_line<'a>(app: &App, theme: &Theme, shown: &Shown<'a>) -> Line<'a> {
             .collect(),
     };
     let mut spans = Vec::new();
-    for stage in [Stage::Train, Stage::Spectrum, Stage::Prune] {
+    // the stages the states name, in pipeline order (fine-tune only while a run has one)
+    let mut stages: Vec<Stage> = Vec::new();
+    for (_, s, _) in &states {
+        if !stages.contains(s) {
+            stages.push(*s);
+        }
+    }
+    for stage in stages {
         spans.push(Span::styled(format!("{} ", stage.name()), theme.text()));
         for (v, s, st) in &states {
             if *s != stage {

@@ -1,12 +1,9 @@
-//! Replay: re-run a record's config and compare every stored value with the new run.
-
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+//! A stored record against a new run of its config (a replay), value by value: what is
+//! compared, what legitimately differs, and the finite-difference noise left out when the two
+//! summed in another order. Running the replay is the experiment layer's.
 
 use super::diff::{self, Comparison};
-use super::{Record, RecordError, Status};
-use crate::config::DeviceChoice;
-use crate::experiment::{self, ExperimentError, Sink};
+use super::{Record, Status};
 
 /// Paths that legitimately differ between two runs of the same config: the clock, the
 /// machine, the tool version, links to other files.
@@ -19,17 +16,6 @@ pub const NOT_COMPARED: &[&str] = &[
     "tool_version",
     "checkpoint",
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error(transparent)]
-    Record(#[from] RecordError),
-    #[error("replaying {path}: {source}")]
-    Run {
-        path: PathBuf,
-        source: ExperimentError,
-    },
-}
 
 /// What a dense finite-difference spectrum says about its own noise, and the counts that
 /// hinge on eigenvalues within that noise, relative to the spectrum: in another summation
@@ -104,60 +90,4 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     let mut c = diff::compare(&stored_value, &new_value, &skip, tolerance, partial);
     c.not_compared = noise;
     c
-}
-
-/// The result of [`replay`].
-#[derive(Debug, Clone)]
-pub struct Replay {
-    pub stored: Record,
-    pub new: Record,
-    /// Where the new record was written (beside the stored one).
-    pub new_path: PathBuf,
-    pub comparison: Comparison,
-}
-
-impl Replay {
-    pub fn matches(&self) -> bool {
-        self.comparison.mismatches.is_empty()
-    }
-}
-
-/// The folder a record lives in (`.` for a bare file name).
-pub fn folder_of(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-/// Re-runs the config stored in `path` (same seed, same methods; on `device` when given, else
-/// on the stored one), writes the new record beside it with `replay_of` naming it, and
-/// compares the two with [`compare`].
-///
-/// The kernel thread count is the caller's to set (see `cli::init_threads`): records are
-/// reproducible per thread count, and the stored one is in `machine.threads`.
-pub fn replay(
-    path: &Path,
-    tolerance: f64,
-    device: Option<DeviceChoice>,
-    sink: &dyn Sink,
-    cancel: &AtomicBool,
-) -> Result<Replay, ReplayError> {
-    let stored = super::load(path)?;
-    let mut cfg = stored.config.clone();
-    if let Some(d) = device {
-        cfg.device = d;
-    }
-    let mut new = experiment::run(&cfg, sink, cancel).map_err(|source| ReplayError::Run {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    new.replay_of = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let new_path = super::save(&new, folder_of(path))?;
-    let comparison = compare(&stored, &new, tolerance);
-    Ok(Replay {
-        stored,
-        new,
-        new_path,
-        comparison,
-    })
 }

@@ -1,0 +1,270 @@
+//! The stages of the pipeline. Each takes every member, does its work for each in turn and
+//! ends with `Ok(())` or a [`Stop`]; what a stage finished for a member stays in that member,
+//! so an interrupted run's record holds it.
+
+use std::sync::atomic::AtomicBool;
+
+use super::member::{layer_ranges, Member};
+use super::{ExperimentError, RunEvent, Stage, Stop};
+use crate::config::{Config, HessianConfig, HessianMethod, PruneMethod, TrainConfig};
+use crate::curvature::{self, BatchLoss, CurvatureError, FdHvp};
+use crate::data::{Dataset, Split};
+use crate::model::Variant;
+use crate::prune;
+use crate::train;
+
+/// What every stage sees besides the members.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub seed: u64,
+    pub split: &'a Split,
+    pub events: &'a (dyn Fn(RunEvent) + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+impl Ctx<'_> {
+    /// Sends `ev` when `m` reports live.
+    fn send(&self, m: &Member, ev: RunEvent) {
+        if m.is_live() {
+            (self.events)(ev)
+        }
+    }
+
+    fn started(&self, m: &Member, stage: Stage) {
+        self.send(
+            m,
+            RunEvent::StageStarted {
+                variant: m.variant(),
+                stage,
+            },
+        );
+    }
+}
+
+/// The checks that depend on the loaded data, run before any training.
+pub fn check_data(cfg: &Config, split: &Split) -> Result<(), ExperimentError> {
+    if cfg.hessian.check_batch {
+        let n = cfg.hessian.samples;
+        if split.train.len() < 2 * n {
+            return Err(ExperimentError::Config(format!(
+                "hessian.check_batch needs 2 x hessian.samples = {} training examples, the \
+                 split has {}; lower hessian.samples",
+                2 * n,
+                split.train.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Trains every member from its initial `theta` in the same batch order.
+pub fn train(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
+    let epochs = ctx.cfg.train.epochs;
+    for m in members.iter_mut() {
+        ctx.started(m, Stage::Train);
+        let (v, live) = (m.variant(), m.is_live());
+        let session = train::Session {
+            cfg: &ctx.cfg.train,
+            train: &ctx.split.train,
+            eval: &m.eval,
+            seed: ctx.seed,
+            mask: None,
+        };
+        let mut on_epoch = |stats: &train::EpochStats| {
+            if live {
+                (ctx.events)(RunEvent::Epoch {
+                    variant: v,
+                    stats: *stats,
+                    epochs,
+                })
+            }
+        };
+        let out = train::train(
+            &m.net,
+            &mut m.theta,
+            &session,
+            &mut m.result.history,
+            ctx.cancel,
+            &mut on_epoch,
+        );
+        m.result.learned_alpha = m.learned_scales();
+        out.map_err(Stop::convert)?;
+    }
+    Ok(())
+}
+
+/// The spectrum of the mean training loss of every member, and the Hessian diagonal when a
+/// pruning method needs it.
+pub fn spectrum(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
+    let cfg = ctx.cfg;
+    let hess = ctx.split.train.head(cfg.hessian.samples);
+    // its size was checked with the data
+    let check = cfg.hessian.check_batch.then(|| {
+        let n = cfg.hessian.samples;
+        ctx.split.train.select(&(n..2 * n).collect::<Vec<_>>())
+    });
+    // One method for every member, chosen by the largest (the residual one holds `depth`
+    // more parameters with learned scales): the verdict must compare like with like.
+    let largest = members.iter().map(|m| m.net.dim()).max().unwrap_or(0);
+    let mut hessian_cfg = cfg.hessian.clone();
+    hessian_cfg.method = curvature::choose_method(&cfg.hessian, largest)
+        .map_err(|source| failed(Variant::Residual, source))?;
+    for m in members.iter_mut() {
+        spectrum_of(m, ctx, &hessian_cfg, &hess, check.as_ref())?;
+    }
+    Ok(())
+}
+
+/// A curvature error as a stop: its cancel is the run's.
+fn failed(variant: Variant, source: CurvatureError) -> Stop<ExperimentError> {
+    match source {
+        CurvatureError::Cancelled => Stop::Cancelled,
+        source => Stop::Failed(ExperimentError::Curvature { variant, source }),
+    }
+}
+
+fn spectrum_of(
+    m: &mut Member,
+    ctx: &Ctx<'_>,
+    hessian_cfg: &HessianConfig,
+    hess: &Dataset,
+    check: Option<&Dataset>,
+) -> Result<(), Stop<ExperimentError>> {
+    let cfg = ctx.cfg;
+    let v = m.variant();
+    ctx.started(m, Stage::Spectrum);
+    let batch = m.net.prepare(&hess.x, &hess.y);
+    let check_batch = check.map(|c| m.net.prepare(&c.x, &c.y));
+    let n = m.theta.len();
+    let total = match curvature::choose_method(hessian_cfg, n) {
+        Ok(HessianMethod::Dense) => n,
+        // an upper bound: Lanczos and Hutchinson may stop early
+        _ => {
+            cfg.hessian.lanczos_steps
+                + cfg.hessian.hutchinson_samples
+                + cfg.hessian.slq_runs * cfg.hessian.slq_steps
+        }
+    };
+    let progress = |done: usize| {
+        // every 1/50th is plenty for a progress bar
+        if done.is_multiple_of((total / 50).max(1)) || done == total {
+            ctx.send(
+                m,
+                RunEvent::HessianProgress {
+                    variant: v,
+                    done: done.min(total),
+                    total,
+                },
+            );
+        }
+    };
+    let opts = curvature::SpectrumOptions {
+        cfg: hessian_cfg,
+        seed: ctx.seed,
+        layers: layer_ranges(m.net.layout()),
+        check: check_batch.as_ref(),
+    };
+    let s = curvature::spectrum(&m.net, &m.theta, &batch, &opts, ctx.cancel, &progress)
+        .map_err(|e| failed(v, e))?;
+    ctx.send(
+        m,
+        RunEvent::Spectrum {
+            variant: v,
+            method: s.spectrum.method.clone(),
+            stats: s.spectrum.stats.clone(),
+        },
+    );
+    m.result.spectrum = Some(s.spectrum);
+    let needs_diag = cfg
+        .prune
+        .methods
+        .iter()
+        .any(|p| *p != PruneMethod::Magnitude);
+    m.diagonal = match (needs_diag, s.diagonal) {
+        (false, _) => None,
+        (true, Some(d)) => Some(d),
+        (true, None) => {
+            // above the dense limit: Hutchinson's E[v ⊙ Hv]
+            let loss = BatchLoss {
+                net: &m.net,
+                batch: &batch,
+            };
+            let mut h = FdHvp::for_config(&loss, &m.theta, &cfg.hessian);
+            let d = curvature::hutchinson::diagonal(
+                &mut h,
+                cfg.prune.diagonal_samples,
+                ctx.seed ^ 0xD1A6,
+                ctx.cancel,
+            )
+            .map_err(|e| failed(v, e))?;
+            Some(d)
+        }
+    };
+    Ok(())
+}
+
+/// Every member pruned by each method at each ratio, measured on the evaluation split.
+pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
+    for m in members.iter_mut() {
+        ctx.started(m, Stage::Prune);
+        let (v, live) = (m.variant(), m.is_live());
+        let inputs = prune::SweepInputs {
+            eval: &m.eval,
+            cfg: &ctx.cfg.prune,
+            fd_step: ctx.cfg.hessian.fd_step,
+            diag: m.diagonal.as_deref(),
+        };
+        let mut on_row = |row: &prune::PruneRow| {
+            if live {
+                (ctx.events)(RunEvent::PruneRow {
+                    variant: v,
+                    row: row.clone(),
+                })
+            }
+        };
+        prune::sweep(
+            &m.net,
+            &m.theta,
+            &inputs,
+            &mut m.pruned,
+            ctx.cancel,
+            &mut on_row,
+        )
+        .map_err(Stop::convert)?;
+    }
+    Ok(())
+}
+
+/// Each pruned model trained `prune.finetune_epochs` more with its mask held (nothing when 0).
+pub fn finetune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
+    let cfg = ctx.cfg;
+    if cfg.prune.finetune_epochs == 0 {
+        return Ok(());
+    }
+    let ft = prune::Finetune {
+        train: &ctx.split.train,
+        cfg: TrainConfig {
+            epochs: cfg.prune.finetune_epochs,
+            lr: cfg.prune.finetune_lr.unwrap_or(cfg.train.lr),
+            ..cfg.train.clone()
+        },
+        seed: ctx.seed,
+    };
+    for m in members.iter_mut() {
+        ctx.started(m, Stage::Finetune);
+        let (v, live) = (m.variant(), m.is_live());
+        for (index, p) in m.pruned.iter_mut().enumerate() {
+            let f = prune::finetune(&m.net, &m.theta, p, &ft, &m.eval, ctx.cancel)
+                .map_err(Stop::convert)?;
+            if live {
+                (ctx.events)(RunEvent::Finetuned {
+                    variant: v,
+                    index,
+                    finetuned: f.clone(),
+                });
+            }
+            p.row.finetuned = Some(f);
+        }
+    }
+    Ok(())
+}
