@@ -32,9 +32,17 @@ fn old_records_load_and_show_as_they_did() {
             .arg(&path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want = std::fs::read_to_string(path.with_extension("show")).unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{name}: show changed");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "{name}: show changed"
+        );
     }
 }
 
@@ -58,9 +66,20 @@ fn old_records_replay_exactly() {
             "{name}: {:?}",
             &r.comparison.mismatches[..r.comparison.mismatches.len().min(5)]
         );
-        assert!(r.comparison.numbers > 1000, "{name}: compared {}", r.comparison.numbers);
-        assert_eq!(r.comparison.largest.as_ref().map(|l| l.1), Some(0.0), "{name}");
+        assert!(
+            r.comparison.numbers > 1000,
+            "{name}: compared {}",
+            r.comparison.numbers
+        );
+        assert_eq!(
+            r.comparison.largest.as_ref().map(|l| l.1),
+            Some(0.0),
+            "{name}"
+        );
         assert_eq!(r.new.machine.threads, r.stored.machine.threads);
-        assert_eq!(r.new.replay_of.as_deref(), Some(format!("{name}.toml").as_str()));
+        assert_eq!(
+            r.new.replay_of.as_deref(),
+            Some(format!("{name}.toml").as_str())
+        );
     }
 }

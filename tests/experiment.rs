@@ -176,3 +176,60 @@ fn garbled_records_are_errors_with_a_line() {
     let e = record::parse(&extra, "r.toml").unwrap_err().to_string();
     assert!(e.contains("bogus") && e.starts_with("r.toml:4:"), "{e}");
 }
+
+/// A cancel during the pruning sweep keeps the rows that finished, and one during fine-tuning
+/// keeps every pruning row with the fine-tuned results that finished.
+#[test]
+fn cancel_in_prune_and_finetune_keeps_finished_rows() {
+    let mut cfg = small_config();
+    cfg.prune.finetune_epochs = 1;
+    let run_until = |stop: &(dyn Fn(&RunEvent) -> bool + Sync)| {
+        let cancel = AtomicBool::new(false);
+        let sink = |ev: RunEvent| {
+            if stop(&ev) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            true
+        };
+        experiment::run(&cfg, &sink, &cancel).unwrap()
+    };
+    // the residual model's first row is in when the cancel comes
+    let r = run_until(&|ev| matches!(ev, RunEvent::PruneRow { .. }));
+    assert_eq!(r.status, Status::Interrupted);
+    assert_eq!(r.residual.pruning.len(), 1);
+    assert!(r.plain.pruning.is_empty());
+    // both tables are in; the residual model's first row is fine-tuned
+    let r = run_until(&|ev| matches!(ev, RunEvent::Finetuned { .. }));
+    assert_eq!(r.status, Status::Interrupted);
+    assert_eq!(r.residual.pruning.len(), 2);
+    assert_eq!(r.plain.pruning.len(), 2);
+    assert!(r.residual.pruning[0].finetuned.is_some());
+    assert!(r.residual.pruning[1].finetuned.is_none());
+    assert!(r.plain.pruning.iter().all(|row| row.finetuned.is_none()));
+    // a complete run fine-tunes every row, the same as the interrupted one did
+    let full = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
+    assert_eq!(full.residual.pruning[0], r.residual.pruning[0]);
+    assert!(full.plain.pruning.iter().all(|row| row.finetuned.is_some()));
+}
+
+/// Checks that depend on the data fail before any training: no epoch is ever reported.
+#[test]
+fn data_dependent_checks_run_before_training() {
+    let mut cfg = small_config();
+    cfg.hessian.check_batch = true;
+    cfg.hessian.samples = 40;
+    let epochs = std::sync::atomic::AtomicUsize::new(0);
+    let sink = |ev: RunEvent| {
+        if matches!(ev, RunEvent::Epoch { .. }) {
+            epochs.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    };
+    let e = experiment::run(&cfg, &sink, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("hessian.check_batch needs 2 x hessian.samples = 80"),
+        "{e}"
+    );
+    assert_eq!(epochs.load(Ordering::Relaxed), 0);
+}

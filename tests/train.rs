@@ -93,3 +93,62 @@ fn l1_applies_to_weights_only() {
         assert!(t.range().all(|i| theta[i] == want), "{}", t.name);
     }
 }
+
+/// A cancel takes effect before the next minibatch, not at the end of the epoch: set while
+/// epoch `k` is reported, training stops with exactly `k` epochs applied to theta.
+#[test]
+fn a_cancel_stops_before_the_next_minibatch() {
+    use resprune::data::Dataset;
+    use resprune::train::{self, Session};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let n = net();
+    let x: Vec<f64> = (0..80).map(|i| ((i * 7 % 11) as f64) / 5.0 - 1.0).collect();
+    let y: Vec<usize> = (0..40).map(|i| i % 2).collect();
+    let data = Dataset {
+        x,
+        y,
+        features: 2,
+        classes: 2,
+        class_names: vec!["a".into(), "b".into()],
+    };
+    let eval = n.prepare(&data.x, &data.y);
+    let theta0 = n
+        .spec()
+        .init(&mut resprune::rng::stream(1, resprune::rng::Stream::Init));
+    // 10 minibatches an epoch: a per-epoch check would finish epoch k + 1
+    let cfg = |epochs| TrainConfig {
+        epochs,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    let run = |epochs: usize, stop_at: Option<usize>| {
+        let c = cfg(epochs);
+        let s = Session {
+            cfg: &c,
+            train: &data,
+            eval: &eval,
+            seed: 3,
+            mask: None,
+        };
+        let cancel = AtomicBool::new(false);
+        let mut theta = theta0.clone();
+        let mut history = Vec::new();
+        let out = train::train(&n, &mut theta, &s, &mut history, &cancel, &mut |e| {
+            if Some(e.epoch) == stop_at {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        });
+        (out, theta, history)
+    };
+    let (out, theta, history) = run(5, Some(0));
+    assert!(out.unwrap_err().is_cancelled());
+    assert_eq!(history.len(), 1);
+    assert_eq!(theta, theta0, "no step after a cancel at epoch 0");
+    let (out, theta, history) = run(5, Some(2));
+    assert!(out.unwrap_err().is_cancelled());
+    assert_eq!(history.len(), 3);
+    let (full, two, _) = run(2, None);
+    assert!(full.is_ok());
+    assert_eq!(theta, two, "exactly two epochs applied");
+}
