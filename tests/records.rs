@@ -447,10 +447,10 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
     let (mut rec, weights) =
         experiment::run_with_weights(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
     let weights = weights.expect("a complete run has weights");
-    let path = record::free_path(&rec, dir.path());
+    let claim = record::claim(&rec, dir.path(), true).unwrap();
     let spec = checkpoint::spec_of(&rec);
-    rec.checkpoint = Some(checkpoint::write(&path, &spec, &weights).unwrap());
-    record::save_as(&rec, &path).unwrap();
+    rec.checkpoint = Some(checkpoint::write(&claim.path, &spec, &weights).unwrap());
+    let path = record::save_claimed(&rec, claim).unwrap();
 
     let cp = rec.checkpoint.as_ref().unwrap();
     assert_eq!(

@@ -78,6 +78,12 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
             dir.display()
         )
     })?;
+    for p in record::clean_stale_temps(&dir) {
+        eprintln!(
+            "note: removed {}, left by a run that was killed while saving",
+            p.display()
+        );
+    }
     let cancel = cancel_on_signals();
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -131,18 +137,17 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     let result = experiment::run_with_weights(&cfg, &sink, &cancel);
     bar.finish_and_clear();
     let (mut rec, weights) = result?;
-    let path = record::free_path(&rec, &dir);
-    if args.save_weights {
-        match weights {
-            Some(w) => {
-                // the weights first: a record never names a file that is not there
-                let spec = checkpoint::spec_of(&rec);
-                rec.checkpoint = Some(checkpoint::write(&path, &spec, &w)?);
-            }
-            None => eprintln!("note: the run did not complete; no weights saved"),
-        }
+    let weights = weights.filter(|_| args.save_weights);
+    if args.save_weights && weights.is_none() {
+        eprintln!("note: the run did not complete; no weights saved");
     }
-    let path = record::save_as(&rec, &path)?;
+    let claim = record::claim(&rec, &dir, weights.is_some())?;
+    if let Some(w) = weights {
+        // the weights first: a record never names a file that is not there
+        let spec = checkpoint::spec_of(&rec);
+        rec.checkpoint = Some(checkpoint::write(&claim.path, &spec, &w)?);
+    }
+    let path = record::save_claimed(&rec, claim)?;
     print!("{}", summary::render(&rec));
     match rec.status {
         Status::Complete => println!("record: {}", path.display()),
@@ -503,13 +508,21 @@ pub fn new(name: &str, out: Option<&Path>, force: bool) -> Result<PathBuf> {
     // the template must itself be a valid config
     Config::parse(&text, "template").context("internal: the template does not parse")?;
     let path = dir.join(format!("{name}.toml"));
-    if path.exists() && !force {
-        bail!(
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // claimed by exclusive creation: of two `new`s of one name at once, one says it exists
+    let fresh = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path);
+    match fresh {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !force => bail!(
             "{} exists; pick another name or pass --force to overwrite it",
             path.display()
-        );
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     record::write_atomic(&path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(

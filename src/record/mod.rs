@@ -370,18 +370,23 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
     })
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder: write, fsync,
-/// rename. A crash leaves either the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+/// The temporary file [`write_atomic`] writes `path` through: hidden, in the same folder,
+/// named by the process and a per-process counter so no two writers share one.
+fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("record");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    folder_of(path).join(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder: write, fsync,
+/// rename. A crash leaves either the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> {
+    let dir = folder_of(path);
+    let tmp = temp_path(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;
@@ -399,22 +404,127 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> 
     result
 }
 
-/// Saves the record in `dir` under [`Record::file_name`] (a `-N` suffix when taken).
-pub fn save(record: &Record, dir: &Path) -> Result<PathBuf, RecordError> {
-    save_as(record, &free_path(record, dir))
+/// Temporary files in `dir` that a writer left behind when it was killed: hidden
+/// `.<name>.tmp-<pid>-<n>` files whose process is gone (Linux: no `/proc/<pid>`).
+pub fn stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                return false;
+            };
+            let Some((_, tail)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-"))
+            else {
+                return false;
+            };
+            let pid = tail.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| pid != std::process::id() && !alive(pid))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
-/// Where [`save`] would put `record` in `dir` now: [`Record::file_name`], with a `-N` suffix
-/// when that file exists.
-pub fn free_path(record: &Record, dir: &Path) -> PathBuf {
-    let base = record.file_name();
-    let mut path = dir.join(&base);
-    let mut k = 1;
-    while path.exists() {
-        path = dir.join(base.replace(".toml", &format!("-{k}.toml")));
-        k += 1;
+/// Removes [`stale_temps`] of `dir` and returns what it removed.
+pub fn clean_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    stale_temps(dir)
+        .into_iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// A record's file name claimed in a folder: the file was created empty, exclusively (no
+/// other writer, in this process or another, can claim it too), and stays ours until
+/// [`save_claimed`] replaces it with the record. With weights, the `.safetensors` beside it
+/// is claimed the same way. Dropped unsaved, it removes what it created.
+#[derive(Debug)]
+pub struct ClaimedName {
+    pub path: PathBuf,
+    /// Whether `<stem>.safetensors` was claimed too.
+    pub weights: bool,
+    saved: bool,
+}
+
+impl Drop for ClaimedName {
+    fn drop(&mut self) {
+        if !self.saved {
+            let _ = std::fs::remove_file(&self.path);
+            if self.weights {
+                let _ = std::fs::remove_file(self.path.with_extension("safetensors"));
+            }
+        }
     }
-    path
+}
+
+/// Creates `path` only if nothing is there: false when it exists.
+fn create_new(path: &Path) -> Result<bool, std::io::Error> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Claims [`Record::file_name`] in `dir`, or the first free `-N` suffix of it (and the
+/// weights file beside it when `weights`).
+pub fn claim(record: &Record, dir: &Path, weights: bool) -> Result<ClaimedName, RecordError> {
+    claim_name(&record.file_name(), dir, weights)
+}
+
+/// [`claim`] for a given file name (`<stem>.toml`).
+pub fn claim_name(base: &str, dir: &Path, weights: bool) -> Result<ClaimedName, RecordError> {
+    let stem = base.strip_suffix(".toml").unwrap_or(base);
+    for k in 0.. {
+        let name = if k == 0 {
+            format!("{stem}.toml")
+        } else {
+            format!("{stem}-{k}.toml")
+        };
+        let path = dir.join(name);
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RecordError::Write { path, source }
+        };
+        if !create_new(&path).map_err(err(&path))? {
+            continue;
+        }
+        let mut claim = ClaimedName {
+            path,
+            weights: false,
+            saved: false,
+        };
+        if weights {
+            let w = claim.path.with_extension("safetensors");
+            if !create_new(&w).map_err(err(&w))? {
+                // a weights file without its record: leave it, take the next name
+                continue;
+            }
+            claim.weights = true;
+        }
+        return Ok(claim);
+    }
+    unreachable!("the suffixes are unbounded")
+}
+
+/// Writes `record` over its claimed (empty) file, atomically.
+pub fn save_claimed(record: &Record, mut claim: ClaimedName) -> Result<PathBuf, RecordError> {
+    let path = save_as(record, &claim.path)?;
+    claim.saved = true;
+    Ok(path)
+}
+
+/// Saves the record in `dir` under [`Record::file_name`] (a `-N` suffix when taken), the
+/// name claimed atomically, so concurrent writers never overwrite each other.
+pub fn save(record: &Record, dir: &Path) -> Result<PathBuf, RecordError> {
+    save_claimed(record, claim(record, dir, false)?)
 }
 
 /// Writes `record` to `path` atomically (replacing it).
