@@ -169,7 +169,8 @@ fn main() -> ExitCode {
             quiet,
         }) => match resprune::cli::replay(&record, tolerance, threads, device.as_deref(), quiet) {
             Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(1),
+            Ok(false) if resprune::cli::signal_exit_code().is_none() => return ExitCode::from(1),
+            Ok(_) => Ok(()),
             Err(e) => Err(e),
         },
         Some(Command::Diff {
@@ -214,6 +215,10 @@ fn main() -> ExitCode {
         }),
     };
     match result {
+        // an interrupted run or replay wrote its record; the shell still hears the signal
+        Ok(()) if resprune::cli::signal_exit_code().is_some() => {
+            ExitCode::from(resprune::cli::signal_exit_code().unwrap_or(1))
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

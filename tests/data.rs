@@ -113,7 +113,27 @@ fn csv_labels_by_name_and_errors_by_line() {
     assert_eq!(d.class_names, vec!["x", "y"]);
 
     let e = data::parse_csv("a,kind\n1,x\nzz,y\n", "t.csv", "kind").unwrap_err();
-    assert_eq!(e.to_string(), "t.csv:3: column `a`: `zz` is not a number");
+    assert_eq!(
+        e.to_string(),
+        "t.csv:3: column 1 (`a`): `zz` is not a number"
+    );
+    // numbers Rust would read but no model can use, and empty labels, name row and column
+    for (cell, why) in [
+        ("NaN", "not a finite"),
+        ("inf", "not a finite"),
+        ("1e400", "not a finite"),
+    ] {
+        let e = data::parse_csv(&format!("a,kind,b\n1,x,2\n3,y,{cell}\n"), "t.csv", "kind")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.csv:3: column 3 (`b`): "), "{e}");
+        assert!(e.contains(why) && e.contains(cell), "{e}");
+    }
+    let e = data::parse_csv("a,kind\n1,x\n2,\n", "t.csv", "kind").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.csv:3: column 2 (`kind`): the label is empty; every row needs a class"
+    );
     let e = data::parse_csv(src, "t.csv", "label").unwrap_err();
     assert!(e.to_string().contains("no column named `label`"), "{e}");
     assert!(e.to_string().contains("a, kind, b"), "{e}");
@@ -143,4 +163,19 @@ fn vocabulary_orders_by_count_then_word() {
     let tf = TfIdf::fit(&v, &refs);
     // idf = ln((1 + 3) / (1 + df)) + 1; a in 2 docs, b in 2 docs
     assert!((tf.idf[0] - ((4.0f64 / 3.0).ln() + 1.0)).abs() < 1e-15);
+}
+
+#[test]
+fn an_eval_fraction_that_leaves_no_evaluation_example_is_refused() {
+    let cfg = resprune::config::DataConfig {
+        source: resprune::config::DataSource::Synthetic,
+        samples: 10,
+        eval_fraction: 0.01,
+        ..Default::default()
+    };
+    let e = data::load(&cfg, 0).unwrap_err().to_string();
+    assert!(
+        e.contains("data.eval_fraction = 0.01") && e.contains("no evaluation example"),
+        "{e}"
+    );
 }

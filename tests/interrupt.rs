@@ -27,7 +27,7 @@ lr = 0.001
 ratios = [0.2]
 "#;
 
-fn interrupt_with(signal: &str, dir: &Path) {
+fn interrupt_with(signal: &str, code: i32, dir: &Path) {
     let cfg = dir.join("long.toml");
     std::fs::write(&cfg, LONG).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_resprune-tui"))
@@ -55,7 +55,8 @@ fn interrupt_with(signal: &str, dir: &Path) {
         t.elapsed() < Duration::from_secs(30),
         "stopped promptly after the signal"
     );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // the record is written, and the shell still hears the signal: 128 + its number
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
     assert!(stdout.contains("record (interrupted): "), "{stdout}");
 
     let records = record::list(dir);
@@ -87,11 +88,11 @@ fn interrupt_with(signal: &str, dir: &Path) {
 #[test]
 fn sigterm_mid_run_writes_an_interrupted_record_that_loads() {
     let dir = tempfile::tempdir().unwrap();
-    interrupt_with("-TERM", dir.path());
+    interrupt_with("-TERM", 143, dir.path());
 }
 
 #[test]
 fn sigint_mid_run_writes_an_interrupted_record_that_loads() {
     let dir = tempfile::tempdir().unwrap();
-    interrupt_with("-INT", dir.path());
+    interrupt_with("-INT", 130, dir.path());
 }

@@ -31,14 +31,28 @@ fn device_flag(s: &str) -> Result<config::DeviceChoice> {
         .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
 }
 
+/// The signal that stopped the run, 0 when none did.
+static STOPPED_BY: std::sync::OnceLock<Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::OnceLock::new();
+
 /// Ctrl-C and SIGTERM set the flag; the run then stops at the next checkpoint and the record
-/// is written with `status = "interrupted"`.
+/// is written with `status = "interrupted"`. [`signal_exit_code`] then says which it was.
 pub fn cancel_on_signals() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
+    let which = STOPPED_BY.get_or_init(Default::default);
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        let _ = signal_hook::flag::register_usize(sig, Arc::clone(which), sig as usize);
     }
     flag
+}
+
+/// The shell's exit code for a command stopped by a signal (128 + its number: 130 for
+/// SIGINT, 143 for SIGTERM), once the interrupted record is written; `None` when no signal
+/// came.
+pub fn signal_exit_code() -> Option<u8> {
+    let sig = STOPPED_BY.get()?.load(std::sync::atomic::Ordering::Relaxed);
+    (sig > 0).then(|| 128 + sig as u8)
 }
 
 pub struct RunArgs<'a> {

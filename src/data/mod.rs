@@ -331,15 +331,27 @@ pub fn parse_csv(src: &str, path: &str, label: &str) -> Result<Dataset, DataErro
             ));
         }
         for (j, field) in rec.iter().enumerate() {
+            let at = |what: String| {
+                err(
+                    line,
+                    format!("column {} (`{}`): {what}", j + 1, &headers[j]),
+                )
+            };
             if j == label_col {
+                if field.is_empty() {
+                    return Err(at("the label is empty; every row needs a class".into()));
+                }
                 labels.push(field.to_string());
             } else {
-                let v: f64 = field.parse().map_err(|_| {
-                    err(
-                        line,
-                        format!("column `{}`: `{field}` is not a number", &headers[j]),
-                    )
-                })?;
+                let v: f64 = field
+                    .parse()
+                    .map_err(|_| at(format!("`{field}` is not a number")))?;
+                // Rust reads `NaN`, `inf` and `1e400` (overflow to inf) as numbers: refuse them
+                if !v.is_finite() {
+                    return Err(at(format!(
+                        "`{field}` is not a finite number (NaN, infinite or beyond ±1.8e308)"
+                    )));
+                }
                 x.push(v);
             }
         }
@@ -510,7 +522,15 @@ fn split(all: Dataset, cfg: &DataConfig, seed: u64) -> Result<Split, DataError> 
         split_indices(all.len(), cfg, seed)
     };
     let mut train = all.select(&train_idx);
-    let eval_is_train = eval_idx.is_empty();
+    let eval_is_train = cfg.eval_fraction == 0.0;
+    if !eval_is_train && eval_idx.is_empty() {
+        return Err(DataError::Invalid(format!(
+            "data.eval_fraction = {} of {} examples leaves no evaluation example; raise it, \
+             or set it to 0 to evaluate on the training split",
+            cfg.eval_fraction,
+            train_idx.len()
+        )));
+    }
     let mut eval = if eval_is_train {
         train.clone()
     } else {
@@ -542,6 +562,7 @@ fn finish(
             train.len()
         )));
     }
+
     let summary = DataSummary {
         source: cfg.source,
         features: train.features,
