@@ -245,7 +245,7 @@ pub fn run_with_weights(
     cancel: &AtomicBool,
 ) -> Result<(Record, Option<PairWeights>), ExperimentError> {
     cfg.validate()
-        .map_err(|(k, m)| ExperimentError::Config(format!("`{k}` {m}")))?;
+        .map_err(|e| ExperimentError::Config(e.to_string()))?;
     let t_all = Instant::now();
     let started_at = now_utc();
     let seeds = cfg.seed_list();
