@@ -213,3 +213,89 @@ impl DataConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(d: &DataConfig) -> Option<String> {
+        d.validate().err().and_then(|e| e.key().map(str::to_string))
+    }
+
+    #[test]
+    fn the_defaults_are_valid_synthetic_data() {
+        let d = DataConfig::default();
+        assert_eq!(d.source, DataSource::Synthetic);
+        assert_eq!((d.samples, d.features, d.classes), (100, 10, 2));
+        assert!(d.validate().is_ok());
+    }
+
+    #[test]
+    fn drawn_sizes_are_checked_only_for_drawn_sources() {
+        let d = DataConfig {
+            classes: 1,
+            ..DataConfig::default()
+        };
+        assert_eq!(key(&d).as_deref(), Some("data.classes"));
+        let d = DataConfig {
+            source: DataSource::BreastCancer,
+            ..d
+        };
+        assert!(d.validate().is_ok());
+        let d = DataConfig {
+            source: DataSource::Teacher,
+            teacher_width: 0,
+            ..DataConfig::default()
+        };
+        assert_eq!(key(&d).as_deref(), Some("data.teacher_width"));
+    }
+
+    #[test]
+    fn file_sources_need_a_path_and_distinct_columns() {
+        for source in [DataSource::Csv, DataSource::TextCsv, DataSource::Imdb] {
+            let d = DataConfig {
+                source,
+                ..DataConfig::default()
+            };
+            let e = d.validate().unwrap_err().to_string();
+            assert!(e.contains("data.path") && e.contains("is required"), "{e}");
+        }
+        let d = DataConfig {
+            source: DataSource::TextCsv,
+            path: Some("x.csv".into()),
+            text_column: "label".into(),
+            ..DataConfig::default()
+        };
+        assert_eq!(key(&d).as_deref(), Some("data.text_column"));
+    }
+
+    #[test]
+    fn tokens_need_a_text_source_and_a_length() {
+        let d = DataConfig {
+            encoding: TextEncoding::Tokens,
+            ..DataConfig::default()
+        };
+        assert_eq!(key(&d).as_deref(), Some("data.encoding"));
+        let d = DataConfig {
+            source: DataSource::MovieReviews,
+            max_len: 0,
+            ..d
+        };
+        assert_eq!(key(&d).as_deref(), Some("data.max_len"));
+    }
+
+    #[test]
+    fn eval_fraction_is_in_the_half_open_unit_interval() {
+        for f in [1.0, -0.1, f64::NAN] {
+            let d = DataConfig {
+                eval_fraction: f,
+                ..DataConfig::default()
+            };
+            assert_eq!(key(&d).as_deref(), Some("data.eval_fraction"), "{f}");
+        }
+        let d = DataConfig {
+            eval_fraction: 0.0,
+            ..DataConfig::default()
+        };
+        assert!(d.validate().is_ok());
+    }
+}

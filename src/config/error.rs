@@ -114,3 +114,38 @@ impl fmt::Display for Located<'_> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_says_as_much_of_the_place_as_is_known() {
+        let e = ConfigError::invalid("train.lr", "is 0, must be > 0");
+        assert_eq!(e.key(), Some("train.lr"));
+        assert_eq!(e.to_string(), "`train.lr` is 0, must be > 0");
+        let src = "name = \"a\"\n[train]\nlr = 0.0\n";
+        let located = ConfigError::invalid("train.lr", "is 0, must be > 0").in_file("a.toml", src);
+        assert_eq!(
+            located.to_string(),
+            "a.toml:3: `train.lr`: is 0, must be > 0"
+        );
+        let default = ConfigError::invalid("data.path", "is required").in_file("a.toml", src);
+        assert_eq!(
+            default.to_string(),
+            "a.toml: `data.path` (default): is required"
+        );
+    }
+
+    #[test]
+    fn io_errors_name_the_path_and_keep_it_when_placed() {
+        let e = ConfigError::Io {
+            path: PathBuf::from("/x/exp.toml"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let e = e.in_file("other.toml", "");
+        assert!(e
+            .to_string()
+            .starts_with("cannot read config /x/exp.toml: "));
+        assert_eq!(e.key(), None);
+    }
+}

@@ -227,3 +227,75 @@ fn validate_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_is_what_a_file_holding_only_the_name_gives() {
+        let parsed: Config = toml::from_str("name = \"x\"").unwrap();
+        assert_eq!(parsed, Config::named("x"));
+        assert!(Config::named("x").validate().is_ok());
+    }
+
+    #[test]
+    fn the_name_must_make_a_file_name() {
+        for bad in ["", "  ", "a/b", "a b"] {
+            let e = Config::named(bad).validate().unwrap_err();
+            assert_eq!(e.key(), Some("name"), "{bad:?}");
+        }
+        assert!(validate_name("run-1_a.b").is_ok());
+    }
+
+    #[test]
+    fn the_first_section_in_error_is_reported() {
+        let mut c = Config::named("x");
+        c.train.lr = 0.0;
+        c.prune.ratios.clear();
+        assert_eq!(c.validate().unwrap_err().key(), Some("train.lr"));
+        c.data.classes = 1;
+        assert_eq!(c.validate().unwrap_err().key(), Some("data.classes"));
+    }
+
+    #[test]
+    fn replicates_significance_and_device_are_checked() {
+        let c = Config {
+            replicates: 0,
+            ..Config::named("x")
+        };
+        assert_eq!(c.validate().unwrap_err().key(), Some("replicates"));
+        let c = Config {
+            significance: 0.5,
+            ..Config::named("x")
+        };
+        assert_eq!(c.validate().unwrap_err().key(), Some("significance"));
+        let c = Config {
+            device: DeviceChoice::Cuda(1),
+            ..Config::named("x")
+        };
+        assert_eq!(c.validate().is_err(), !cfg!(feature = "cuda"));
+    }
+
+    #[test]
+    fn parse_locates_the_error_at_its_key() {
+        let e = Config::parse("name = \"x\"\n[train]\nlr = 0.0\n", "x.toml").unwrap_err();
+        assert_eq!(e.to_string(), "x.toml:3: `train.lr`: is 0, must be > 0");
+        let e = Config::parse("name = \"x\"\nreplicates = 2\nseeds = 3\n", "x.toml").unwrap_err();
+        assert!(e.to_string().starts_with("x.toml:3: `seeds`: "), "{e}");
+    }
+
+    #[test]
+    fn seeds_follow_the_seed_or_are_given() {
+        let c = Config {
+            seed: 7,
+            replicates: 3,
+            ..Config::named("x")
+        };
+        assert_eq!(c.seed_list(), vec![7, 8, 9]);
+        let c = Config {
+            seeds: vec![4, 2],
+            ..c
+        };
+        assert_eq!(c.seed_list(), vec![4, 2]);
+    }
+}

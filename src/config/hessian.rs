@@ -175,3 +175,111 @@ impl HessianConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(h: &HessianConfig) -> Option<String> {
+        h.validate().err().and_then(|e| e.key().map(str::to_string))
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_central() {
+        let h = HessianConfig::default();
+        assert_eq!(
+            (h.method, h.fd_scheme),
+            (HessianMethod::Auto, FdScheme::Central)
+        );
+        assert_eq!(h.hvp_step(), h.fd_step);
+        assert!(h.validate().is_ok());
+        let f = HessianConfig {
+            fd_scheme: FdScheme::Forward,
+            ..h
+        };
+        assert_eq!(f.hvp_step(), FORWARD_STEP);
+    }
+
+    #[test]
+    fn each_key_out_of_range_is_named() {
+        let d = HessianConfig::default;
+        let cases = [
+            ("hessian.bins", HessianConfig { bins: 0, ..d() }),
+            (
+                "hessian.fd_step",
+                HessianConfig {
+                    fd_step: 1e-2,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.fd_step",
+                HessianConfig {
+                    fd_step: 0.0,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.lanczos_steps",
+                HessianConfig {
+                    lanczos_steps: 1,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.top_k",
+                HessianConfig {
+                    top_k: 0,
+                    bottom_k: 0,
+                    ..d()
+                },
+            ),
+            ("hessian.tol", HessianConfig { tol: -1.0, ..d() }),
+            ("hessian.slq_runs", HessianConfig { slq_runs: 0, ..d() }),
+            (
+                "hessian.slq_runs",
+                HessianConfig {
+                    slq_steps: 1,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.sigma",
+                HessianConfig {
+                    sigma: f64::NAN,
+                    ..d()
+                },
+            ),
+            ("hessian.grid", HessianConfig { grid: 1, ..d() }),
+            (
+                "hessian.hutchinson_samples",
+                HessianConfig {
+                    hutchinson_samples: 1,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.hutchinson_tol",
+                HessianConfig {
+                    hutchinson_tol: 0.0,
+                    ..d()
+                },
+            ),
+            (
+                "hessian.check_batch",
+                HessianConfig {
+                    check_batch: true,
+                    ..d()
+                },
+            ),
+        ];
+        for (want, h) in cases {
+            assert_eq!(key(&h).as_deref(), Some(want), "{h:?}");
+        }
+        let h = HessianConfig {
+            check_batch: true,
+            samples: 50,
+            ..d()
+        };
+        assert!(h.validate().is_ok());
+    }
+}

@@ -185,3 +185,89 @@ impl ModelConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(m: &ModelConfig) -> Option<String> {
+        m.validate().err().and_then(|e| e.key().map(str::to_string))
+    }
+
+    fn transformer() -> ModelConfig {
+        ModelConfig {
+            kind: ModelKind::Transformer,
+            width: 12,
+            ..ModelConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_the_articles_mlp() {
+        let m = ModelConfig::default();
+        assert_eq!((m.kind, m.width, m.depth), (ModelKind::Mlp, 20, 1));
+        assert_eq!(m.alpha, Alpha::Fixed(1.0));
+        assert_eq!(m.ff_width(), 80);
+        assert!(m.validate().is_ok());
+        assert!(m.validate_input(TextEncoding::Tfidf).is_ok());
+    }
+
+    #[test]
+    fn width_and_alphas_are_checked() {
+        let m = ModelConfig {
+            width: 0,
+            ..ModelConfig::default()
+        };
+        assert_eq!(key(&m).as_deref(), Some("model.width"));
+        let m = ModelConfig {
+            alpha: Alpha::Fixed(f64::INFINITY),
+            ..ModelConfig::default()
+        };
+        assert_eq!(key(&m).as_deref(), Some("model.alpha"));
+        let m = ModelConfig {
+            alpha_sweep: vec![0.5, f64::NAN],
+            ..ModelConfig::default()
+        };
+        assert_eq!(key(&m).as_deref(), Some("model.alpha_sweep"));
+    }
+
+    #[test]
+    fn the_transformer_needs_dividing_heads_a_fixed_alpha_and_tokens() {
+        assert!(transformer().validate().is_ok());
+        for heads in [0, 5] {
+            let m = ModelConfig {
+                heads,
+                ..transformer()
+            };
+            assert_eq!(key(&m).as_deref(), Some("model.heads"), "{heads}");
+        }
+        let m = ModelConfig {
+            alpha: Alpha::Learned,
+            ..transformer()
+        };
+        assert_eq!(key(&m).as_deref(), Some("model.alpha"));
+        let e = transformer()
+            .validate_input(TextEncoding::Tfidf)
+            .unwrap_err();
+        assert_eq!(e.key(), Some("model.kind"));
+        assert!(transformer().validate_input(TextEncoding::Tokens).is_ok());
+        let e = ModelConfig::default()
+            .validate_input(TextEncoding::Tokens)
+            .unwrap_err();
+        assert_eq!(e.key(), Some("data.encoding"));
+    }
+
+    #[test]
+    fn alpha_reads_a_number_or_learned() {
+        #[derive(Deserialize)]
+        struct A {
+            alpha: Alpha,
+        }
+        let a = |s: &str| toml::from_str::<A>(s).map(|a| a.alpha);
+        assert_eq!(a("alpha = 0.5").unwrap(), Alpha::Fixed(0.5));
+        assert_eq!(a("alpha = 2").unwrap(), Alpha::Fixed(2.0));
+        assert_eq!(a("alpha = \"learned\"").unwrap(), Alpha::Learned);
+        assert!(a("alpha = \"learnt\"").is_err());
+        assert_eq!(Alpha::Learned.to_string(), "learned");
+        assert_eq!(Alpha::Learned.initial(), 1.0);
+    }
+}

@@ -134,3 +134,94 @@ impl PruneConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: &PruneConfig) -> Option<String> {
+        p.validate().err().and_then(|e| e.key().map(str::to_string))
+    }
+
+    #[test]
+    fn the_defaults_prune_weights_by_magnitude_from_a_tenth_to_a_half() {
+        let p = PruneConfig::default();
+        assert_eq!(p.methods, vec![PruneMethod::Magnitude]);
+        assert_eq!(p.ratios, vec![0.1, 0.2, 0.3, 0.4, 0.5]);
+        assert!(!p.include_bias);
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn each_key_out_of_range_is_named() {
+        let d = PruneConfig::default;
+        let cases = [
+            (
+                "prune.methods",
+                PruneConfig {
+                    methods: vec![],
+                    ..d()
+                },
+            ),
+            (
+                "prune.curvature_quantile",
+                PruneConfig {
+                    curvature_quantile: 0.0,
+                    ..d()
+                },
+            ),
+            (
+                "prune.diagonal_samples",
+                PruneConfig {
+                    diagonal_samples: 0,
+                    ..d()
+                },
+            ),
+            (
+                "prune.finetune_lr",
+                PruneConfig {
+                    finetune_lr: Some(0.0),
+                    ..d()
+                },
+            ),
+            (
+                "prune.ratios",
+                PruneConfig {
+                    ratios: vec![],
+                    ..d()
+                },
+            ),
+            (
+                "prune.ratios",
+                PruneConfig {
+                    ratios: vec![0.1, 1.0],
+                    ..d()
+                },
+            ),
+        ];
+        for (want, p) in cases {
+            assert_eq!(key(&p).as_deref(), Some(want), "{p:?}");
+        }
+        let e = PruneConfig {
+            ratios: vec![0.1, -0.2],
+            ..d()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`prune.ratios` entry 1 is -0.2, every ratio must be in (0, 1)"
+        );
+    }
+
+    #[test]
+    fn one_method_or_a_list_of_them_is_read() {
+        let p: PruneConfig = toml::from_str("method = \"obd\"").unwrap();
+        assert_eq!(p.methods, vec![PruneMethod::Obd]);
+        let p: PruneConfig = toml::from_str("methods = [\"obd\", \"curvature_gated\"]").unwrap();
+        assert_eq!(
+            p.methods,
+            vec![PruneMethod::Obd, PruneMethod::CurvatureGated]
+        );
+        assert_eq!(PruneMethod::CurvatureGated.name(), "curvature_gated");
+    }
+}

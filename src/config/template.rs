@@ -167,3 +167,24 @@ finetune_epochs = 0        # train after pruning with the mask held (0 = no fine
     )
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_back_to_the_defaults() {
+        let t = template("fresh");
+        let c = Config::parse(&t, "fresh.toml").unwrap();
+        assert_eq!(c, Config::named("fresh"));
+        // every section once, separated by a blank line
+        for s in [
+            "\n\n[data]\n",
+            "\n\n[model]\n",
+            "\n\n[train]\n",
+            "\n\n[hessian]\n",
+            "\n\n[prune]\n",
+        ] {
+            assert_eq!(t.matches(s).count(), 1, "{s:?}");
+        }
+    }
+}

@@ -87,3 +87,70 @@ impl TrainConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(t: &TrainConfig) -> Option<String> {
+        t.validate().err().and_then(|e| e.key().map(str::to_string))
+    }
+
+    #[test]
+    fn the_defaults_are_pytorchs_adam() {
+        let t = TrainConfig::default();
+        assert_eq!(t.optimizer, Optimizer::Adam);
+        assert_eq!((t.lr, t.beta1, t.beta2, t.eps), (1e-3, 0.9, 0.999, 1e-8));
+        assert!(t.validate().is_ok());
+    }
+
+    #[test]
+    fn each_key_out_of_range_is_named() {
+        let d = TrainConfig::default;
+        let cases = [
+            ("train.lr", TrainConfig { lr: 0.0, ..d() }),
+            (
+                "train.lr",
+                TrainConfig {
+                    lr: f64::NAN,
+                    ..d()
+                },
+            ),
+            (
+                "train.batch_size",
+                TrainConfig {
+                    batch_size: 0,
+                    ..d()
+                },
+            ),
+            (
+                "train.momentum",
+                TrainConfig {
+                    momentum: 1.0,
+                    ..d()
+                },
+            ),
+            ("train.beta1", TrainConfig { beta1: -0.1, ..d() }),
+            ("train.beta2", TrainConfig { beta2: 1.0, ..d() }),
+            ("train.eps", TrainConfig { eps: 0.0, ..d() }),
+            (
+                "train.weight_decay",
+                TrainConfig {
+                    weight_decay: -1.0,
+                    ..d()
+                },
+            ),
+            (
+                "train.l1",
+                TrainConfig {
+                    l1: f64::INFINITY,
+                    ..d()
+                },
+            ),
+        ];
+        for (want, t) in cases {
+            assert_eq!(key(&t).as_deref(), Some(want), "{t:?}");
+        }
+        let e = TrainConfig { lr: -1e-3, ..d() }.validate().unwrap_err();
+        assert_eq!(e.to_string(), "`train.lr` is -0.001, must be > 0");
+    }
+}
