@@ -76,13 +76,13 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     if let Some(d) = args.device {
         cfg.device = device_flag(d)?;
         cfg.validate()
-            .map_err(|(k, m)| anyhow::anyhow!("--device: `{k}` {m}"))?;
+            .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
     }
     if let Some(n) = args.replicates {
         cfg.replicates = n;
         cfg.seeds.clear();
         cfg.validate()
-            .map_err(|(k, m)| anyhow::anyhow!("--replicates: `{k}` {m}"))?;
+            .map_err(|e| anyhow::anyhow!("--replicates: {e}"))?;
     }
     let dir = record::default_dir(args.out);
     // an unwritable output folder is reported now, not after minutes of training

@@ -132,6 +132,9 @@ pub enum ExperimentError {
         variant: Variant,
         source: curvature::CurvatureError,
     },
+    /// The config breaks a rule (names the key; file and line when it came from one).
+    #[error(transparent)]
+    Invalid(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Config(String),
     #[error("cannot start a pool of {threads} threads: {why}")]
@@ -194,8 +197,7 @@ pub fn run_on_threads(
     sink: &dyn Sink,
     cancel: &AtomicBool,
 ) -> Result<(Record, Option<Vec<VariantWeights>>), ExperimentError> {
-    cfg.validate()
-        .map_err(|(k, m)| ExperimentError::Config(format!("`{k}` {m}")))?;
+    cfg.validate().map_err(ExperimentError::Invalid)?;
     in_pool(threads, || run_seeds(cfg, sink, cancel))?
 }
 
