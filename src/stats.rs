@@ -40,12 +40,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// `supported`, `contradicted`, `inconclusive`, as the record writes it.
     pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Supported => "supported",
-            Verdict::Contradicted => "contradicted",
-            Verdict::Inconclusive => "inconclusive",
-        }
+        crate::names::serde_name(&self)
     }
 }
 

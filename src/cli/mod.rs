@@ -168,11 +168,8 @@ pub fn checkpoint_contents(
         let diag = diagonals.get(k).and_then(|d| d.as_deref());
         let mut pruned = Vec::new();
         for row in &rec.variant(v).pruning {
-            let method: crate::config::PruneMethod =
-                serde_json::from_value(serde_json::Value::String(row.method.clone()))
-                    .with_context(|| format!("pruning method `{}`", row.method))?;
             let mask = crate::prune::method_mask(
-                method,
+                row.method,
                 &theta,
                 diag,
                 &layout,
@@ -190,7 +187,7 @@ pub fn checkpoint_contents(
                 );
             }
             pruned.push(checkpoint::PrunedWeights {
-                method: row.method.clone(),
+                method: row.method,
                 ratio: row.ratio,
                 keep: mask.keep,
             });

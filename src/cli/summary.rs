@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::curvature::SpectrumMethod;
 use crate::model::Variant;
 use crate::record::{Record, Status};
 
@@ -163,13 +164,13 @@ pub fn render(r: &Record) -> String {
     });
     row(&mut s, "  near zero", &|v| {
         sp(v)
-            .filter(|x| x.method == "dense")
+            .filter(|x| x.method == SpectrumMethod::Dense)
             .map(|x| x.stats.near_zero.to_string())
     });
     // Lanczos measures neither (see `sources.counts` in the record)
     row(&mut s, "  condition", &|v| {
         sp(v)
-            .filter(|x| x.method == "dense")
+            .filter(|x| x.method == SpectrumMethod::Dense)
             .map(|x| num(x.stats.condition))
     });
     for v in Variant::BOTH {

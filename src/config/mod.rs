@@ -253,6 +253,28 @@ pub enum ModelKind {
     Transformer,
 }
 
+impl ModelKind {
+    /// The kind of model `spec` describes.
+    pub fn of(spec: &ModelSpec) -> ModelKind {
+        if spec.transformer.is_some() {
+            ModelKind::Transformer
+        } else {
+            ModelKind::Mlp
+        }
+    }
+
+    /// `mlp` or `transformer`, as the config and the record write it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// The residual branch scale: a number, or `"learned"` (one trainable scalar per block,
 /// starting at 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -539,12 +561,15 @@ pub enum PruneMethod {
 }
 
 impl PruneMethod {
+    /// `magnitude`, `obd`, `curvature_gated`, as the config and the record write it.
     pub fn name(self) -> &'static str {
-        match self {
-            PruneMethod::Magnitude => "magnitude",
-            PruneMethod::Obd => "obd",
-            PruneMethod::CurvatureGated => "curvature_gated",
-        }
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for PruneMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
     }
 }
 

@@ -17,8 +17,8 @@ pub mod slq;
 mod spectrum;
 
 pub use spectrum::{
-    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumOptions, Stability, StatSources,
-    KINK_ASYMMETRY,
+    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumMethod, SpectrumOptions, Stability,
+    StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.

@@ -15,6 +15,29 @@ use super::{
 use crate::config::{HessianConfig, HessianMethod};
 use crate::model::{Network, PreparedBatch};
 
+/// How a spectrum was measured: what `hessian.method = "auto"` resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpectrumMethod {
+    /// Every eigenvalue of the dense Hessian.
+    Dense,
+    /// Lanczos extremes, Hutchinson moments, the SLQ density.
+    Lanczos,
+}
+
+impl SpectrumMethod {
+    /// `dense` or `lanczos`, as the record writes it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for SpectrumMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// Which method produced which statistic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +56,7 @@ pub struct StatSources {
 pub struct LayerSpectrum {
     pub layer: String,
     pub params: usize,
-    pub method: String,
+    pub method: SpectrumMethod,
     pub stats: SpectrumStats,
     /// Every eigenvalue of the block, ascending (dense only).
     #[serde(default)]
@@ -57,8 +80,7 @@ pub struct Stability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spectrum {
-    /// `dense` or `lanczos`.
-    pub method: String,
+    pub method: SpectrumMethod,
     /// Examples the loss was averaged over.
     pub samples: usize,
     pub params: usize,
@@ -229,7 +251,7 @@ pub fn spectrum(
                         Ok(LayerSpectrum {
                             layer: name.clone(),
                             params: r.len(),
-                            method: "lanczos".into(),
+                            method: SpectrumMethod::Lanczos,
                             stats: b.stats,
                             eigenvalues: Vec::new(),
                             lanczos: b.lanczos,
@@ -315,7 +337,7 @@ fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, Curva
     let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
     let all = "dense: every eigenvalue".to_string();
     Ok(Spectrum {
-        method: "dense".into(),
+        method: SpectrumMethod::Dense,
         samples: 0,
         params: h.n,
         fd_step: cfg.fd_step,
@@ -357,7 +379,7 @@ fn dense_block(
     Ok(LayerSpectrum {
         layer: name.to_string(),
         params: m,
-        method: "dense".into(),
+        method: SpectrumMethod::Dense,
         stats: SpectrumStats::from_eigenvalues(&ev),
         eigenvalues: ev,
         lanczos: None,
@@ -438,7 +460,7 @@ fn lanczos_result<H: Hvp>(
         None => Histogram::new(&[], min, max, cfg.bins),
     };
     Ok(Spectrum {
-        method: "lanczos".into(),
+        method: SpectrumMethod::Lanczos,
         samples: 0,
         params: n,
         fd_step: cfg.hvp_step(),

@@ -59,8 +59,8 @@ pub enum RunEvent {
     },
     Spectrum {
         variant: Variant,
-        /// `dense` or `lanczos`: which statistics were measured (see `Spectrum::sources`).
-        method: String,
+        /// Which statistics were measured (see `Spectrum::sources`).
+        method: curvature::SpectrumMethod,
         stats: SpectrumStats,
     },
     PruneRow {
@@ -149,7 +149,7 @@ fn model_summary(spec: &ModelSpec) -> ModelSummary {
         .collect();
     let t = spec.transformer.as_ref();
     ModelSummary {
-        kind: if t.is_some() { "transformer" } else { "mlp" }.into(),
+        kind: crate::config::ModelKind::of(spec),
         params: layout.len,
         inputs: spec.inputs,
         width: spec.width,
@@ -532,7 +532,7 @@ fn run_pair(
             Ok(s) => {
                 alive(RunEvent::Spectrum {
                     variant: v,
-                    method: s.spectrum.method.clone(),
+                    method: s.spectrum.method,
                     stats: s.spectrum.stats.clone(),
                 });
                 results[k].spectrum = Some(s.spectrum);
@@ -644,7 +644,7 @@ fn variant_summary(results: &[&VariantResult]) -> VariantSummary {
                 .filter_map(|r| r.pruning.get(i)?.finetuned.as_ref().map(|f| f.sensitivity))
                 .collect();
             RowSummary {
-                method: first.method.clone(),
+                method: first.method,
                 ratio: first.ratio,
                 sensitivity: MeanSd::of(&col(&|r| r.sensitivity)),
                 accuracy_drop: MeanSd::of(&col(&|r| r.accuracy_drop)),
@@ -697,7 +697,7 @@ pub fn verdicts(r: &Record) -> Vec<Claim> {
             level,
         ));
     }
-    let method = r.config.prune.methods[0].name();
+    let method = r.config.prune.methods[0];
     for &ratio in &r.config.prune.ratios {
         let diffs: Vec<f64> = pairs
             .iter()

@@ -199,7 +199,7 @@ pub fn layer_sparsity(layout: &ParamLayout, keep: &[bool]) -> Vec<LayerSparsity>
 #[serde(deny_unknown_fields)]
 pub struct PruneRow {
     pub ratio: f64,
-    pub method: String,
+    pub method: PruneMethod,
     pub eligible: usize,
     pub pruned: usize,
     /// Largest score removed.
@@ -330,7 +330,7 @@ pub fn sweep(
             };
             let row = PruneRow {
                 ratio,
-                method: method.name().into(),
+                method,
                 eligible: mask.eligible,
                 pruned: mask.pruned,
                 threshold: mask.threshold,

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use super::diff::{self, Comparison};
 use super::{Record, RecordError, Status};
 use crate::config::DeviceChoice;
+use crate::curvature::SpectrumMethod;
 use crate::experiment::{self, ExperimentError, Sink};
 
 /// Paths that legitimately differ between two runs of the same config: the clock, the
@@ -89,7 +90,7 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
         let leaves = diff::leaves(&stored_value);
         let dense: std::collections::HashSet<&str> = leaves
             .iter()
-            .filter(|l| l.value.as_str() == Some("dense"))
+            .filter(|l| l.value.as_str() == Some(SpectrumMethod::Dense.name()))
             .filter_map(|l| l.path.strip_suffix(".method"))
             .collect();
         leaves

@@ -29,9 +29,9 @@ fn opt_num(x: Option<f64>) -> String {
 /// `pruning magnitude 0.3 loss_after`, `training loss`: the row without its variant.
 pub fn what(r: &ResultRow) -> String {
     let mut s = r.section.name().to_string();
-    if let Some(m) = &r.method {
+    if let Some(m) = r.method {
         s.push(' ');
-        s.push_str(m);
+        s.push_str(m.name());
     }
     if let Some(x) = r.ratio {
         s.push_str(&format!(" {x}"));

@@ -124,7 +124,7 @@ fn row<'a>(app: &App, theme: &Theme, r: ListRow, wide: bool) -> Row<'a> {
                         .residual
                         .pruning
                         .iter()
-                        .map(|p| p.method.as_str())
+                        .map(|p| p.method.name())
                         .collect();
                     methods.dedup();
                     let method = if methods.is_empty() {

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
-use crate::curvature::{Histogram, Spectrum, SpectrumStats};
+use crate::curvature::{Histogram, Spectrum, SpectrumMethod, SpectrumStats};
 use crate::model::Variant;
 use crate::tui::app::App;
 use crate::tui::shown::Shown;
@@ -102,7 +102,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         "counts"
     };
     // what was measured: every eigenvalue (dense) or the SLQ density's histogram
-    let lanczos = shown.spectrum_method() == Some("lanczos");
+    let lanczos = shown.spectrum_method() == Some(SpectrumMethod::Lanczos);
     let (source, note) = if lanczos {
         ("SLQ density", "  (Lanczos: moments by Hutchinson)")
     } else {
