@@ -14,6 +14,7 @@ use super::{
 };
 use crate::config::{HessianConfig, HessianMethod};
 use crate::model::{Network, PreparedBatch};
+use crate::stats::Bins;
 
 /// How a spectrum was measured: what `hessian.method = "auto"` resolves to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -497,17 +498,8 @@ fn lanczos_result<H: Hvp>(
 /// The SLQ quadrature mass in each of `bins` bins over `[lo, hi]`, scaled to `n` eigenvalues,
 /// so the histogram of a large model reads like the dense one's.
 fn density_histogram(d: &Density, lo: f64, hi: f64, bins: usize, n: usize) -> Histogram {
-    let bins = bins.max(1);
-    let mut mass = vec![0.0; bins];
-    let width = (hi - lo) / bins as f64;
-    for (x, w) in d.nodes.iter().zip(&d.weights) {
-        let b = if width > 0.0 {
-            (((x - lo) / width).floor() as isize).clamp(0, bins as isize - 1) as usize
-        } else {
-            bins / 2
-        };
-        mass[b] += w;
-    }
+    let mass =
+        Bins::new(lo, hi, bins).weigh(d.nodes.iter().copied().zip(d.weights.iter().copied()));
     Histogram {
         lo,
         hi,
