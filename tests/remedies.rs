@@ -330,7 +330,7 @@ ratios = [0.3]
 
 #[test]
 fn the_middle_ratio_is_taken_within_the_first_method() {
-    use resprune::cli::summary::middle_row;
+    use resprune::frontend::middle_row;
     let cfg = Config::parse(
         r#"
 name = "mid"

@@ -456,27 +456,6 @@ pub fn diff(old: &Record, new: &Record) -> RecordDiff {
     RecordDiff { config, rows }
 }
 
-/// `x` with `digits` significant digits, scientific when very small or large.
-pub fn fmt_sig(x: f64, digits: usize) -> String {
-    let digits = digits.max(1);
-    if x == 0.0 {
-        return "0".into();
-    }
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.fract() == 0.0 && x.abs() < 1e9 {
-        // counts and whole numbers as integers
-        return format!("{x:.0}");
-    }
-    let exp = x.abs().log10().floor() as i32;
-    if !(-4..=9).contains(&exp) {
-        return format!("{:.*e}", digits - 1, x);
-    }
-    let decimals = (digits as i32 - 1 - exp).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,9 +502,5 @@ mod tests {
         );
         assert_eq!(eigenvalue_list("plain.spectrum.per_layer[0].stats.n"), None);
         assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
-        assert_eq!(fmt_sig(0.012345678, 3), "0.0123");
-        assert_eq!(fmt_sig(123456.0, 3), "123456");
-        assert_eq!(fmt_sig(1.5e-7, 2), "1.5e-7");
-        assert_eq!(fmt_sig(12.0, 5), "12");
     }
 }

@@ -134,7 +134,7 @@ pub fn folder_of(path: &Path) -> &Path {
 /// on the stored one), writes the new record beside it with `replay_of` naming it, and
 /// compares the two with [`compare`].
 ///
-/// The kernel thread count is the caller's to set (see `cli::init_threads`): records are
+/// The kernel thread count is the caller's to set (see `frontend::init_threads`): records are
 /// reproducible per thread count, and the stored one is in `machine.threads`.
 pub fn replay(
     path: &Path,

@@ -63,7 +63,7 @@ fn execute(
         RunSource::Config(c) => (**c).clone(),
     };
     record::check_writable(out_dir).map_err(|e| e.to_string())?;
-    crate::cli::init_threads(cfg.threads);
+    crate::frontend::init_threads(cfg.threads);
     let rec = experiment::run(&cfg, &send, cancel).map_err(|e| e.to_string())?;
     record::save(&rec, out_dir).map_err(|e| e.to_string())
 }
@@ -97,7 +97,7 @@ fn replay(path: &Path, cancel: &AtomicBool) -> Result<ReplayOutcome, String> {
     } else {
         stored.machine.threads
     };
-    crate::cli::init_threads(threads);
+    crate::frontend::init_threads(threads);
     record::check_writable(record::replay::folder_of(path)).map_err(|e| e.to_string())?;
     let r = record::replay::replay(path, 0.0, None, &experiment::quiet, cancel)
         .map_err(|e| e.to_string())?;
