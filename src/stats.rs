@@ -40,12 +40,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// `supported`, `contradicted`, `inconclusive`, as the record writes it.
     pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Supported => "supported",
-            Verdict::Contradicted => "contradicted",
-            Verdict::Inconclusive => "inconclusive",
-        }
+        crate::names::serde_name(&self)
     }
 }
 
@@ -162,5 +159,83 @@ pub fn judge(claim: &str, direction: Direction, diffs: Vec<f64>, level: f64) -> 
         t_p,
         level,
         verdict,
+    }
+}
+
+/// `len` equal-width bins over `[lo, hi]`: the one binner behind the stored histograms, the
+/// SLQ density's histogram and the notebook's bars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bins {
+    lo: f64,
+    hi: f64,
+    len: usize,
+}
+
+impl Bins {
+    /// At least one bin.
+    pub fn new(lo: f64, hi: f64, len: usize) -> Bins {
+        Bins {
+            lo,
+            hi,
+            len: len.max(1),
+        }
+    }
+
+    fn width(&self) -> f64 {
+        (self.hi - self.lo) / self.len as f64
+    }
+
+    /// The bin holding `x`. Values below `lo` fall in the first bin, `hi` and above in the
+    /// last; when the range is empty (`lo == hi`) or not a number, every value falls in the
+    /// middle bin.
+    pub fn index(&self, x: f64) -> usize {
+        let width = self.width();
+        if width > 0.0 {
+            (((x - self.lo) / width).floor() as isize).clamp(0, self.len as isize - 1) as usize
+        } else {
+            self.len / 2
+        }
+    }
+
+    /// The centre of bin `i`.
+    pub fn centre(&self, i: usize) -> f64 {
+        self.lo + (i as f64 + 0.5) * self.width()
+    }
+
+    /// The sum of the weights of the points `(x, weight)` in each bin.
+    pub fn weigh<W>(&self, points: impl IntoIterator<Item = (f64, W)>) -> Vec<W>
+    where
+        W: Copy + Default + std::ops::AddAssign,
+    {
+        let mut out = vec![W::default(); self.len];
+        for (x, w) in points {
+            out[self.index(x)] += w;
+        }
+        out
+    }
+
+    /// How many of `values` fall in each bin.
+    pub fn tally(&self, values: &[f64]) -> Vec<u64> {
+        self.weigh(values.iter().map(|&x| (x, 1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_keep_every_value_and_clamp_the_rest_to_the_ends() {
+        let b = Bins::new(-1.0, 3.0, 4);
+        assert_eq!(b.tally(&[-1.0, 0.0, 0.1, 2.0]), vec![1, 2, 0, 1]);
+        assert_eq!(b.tally(&[-5.0, 3.0, 9.0, f64::NAN]), vec![2, 0, 0, 2]);
+        assert_eq!(b.centre(0), -0.5);
+        assert_eq!(
+            b.weigh([(0.5, 0.25), (0.7, 0.5)]),
+            vec![0.0, 0.75, 0.0, 0.0]
+        );
+        // an empty range: the middle bin
+        assert_eq!(Bins::new(1.0, 1.0, 3).tally(&[1.0, 1.0]), vec![0, 2, 0]);
+        assert_eq!(Bins::new(0.0, 1.0, 0).tally(&[0.5]), vec![1]);
     }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use resprune::config::{Alpha, Config};
+use resprune::curvature::SpectrumMethod;
 use resprune::experiment;
 use resprune::model::{Activation, ModelSpec, Network, ParamKind, Variant};
 
@@ -223,10 +224,10 @@ ratios = [0.3]
     )
     .unwrap();
     let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
-    let method = |v: &resprune::record::VariantResult| v.spectrum.as_ref().unwrap().method.clone();
+    let method = |v: &resprune::record::VariantResult| v.spectrum.as_ref().unwrap().method;
     assert_eq!(r.plain.spectrum.as_ref().unwrap().params, 71);
     assert_eq!(r.residual.spectrum.as_ref().unwrap().params, 73);
     // chosen by the larger model, for both: the verdict compares like with like
-    assert_eq!(method(&r.residual), "lanczos");
-    assert_eq!(method(&r.plain), "lanczos");
+    assert_eq!(method(&r.residual), SpectrumMethod::Lanczos);
+    assert_eq!(method(&r.plain), SpectrumMethod::Lanczos);
 }

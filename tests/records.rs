@@ -284,7 +284,7 @@ fn diff_lists_exactly_the_changed_fields() {
     assert!((var.delta_pct.unwrap() - 50.0 / old_var.abs()).abs() < 1e-9);
     let loss = changed.iter().find(|r| r.metric == "loss_after").unwrap();
     assert_eq!(loss.variant, Variant::Residual);
-    assert_eq!(loss.method.as_deref(), Some("magnitude"));
+    assert_eq!(loss.method, Some(resprune::config::PruneMethod::Magnitude));
     assert_eq!(loss.ratio, Some(0.2));
     assert!((loss.delta_pct.unwrap() - 100.0).abs() < 1e-9);
     // unchanged rows are there for --all
@@ -474,7 +474,7 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
         );
         assert_eq!(back.tensors[&format!("{v}.head.bias")].shape, vec![2]);
         for row in &rec.variant(v).pruning {
-            let (pruned, keep) = back.pruned(v, &row.method, row.ratio).unwrap();
+            let (pruned, keep) = back.pruned(v, row.method, row.ratio).unwrap();
             assert_eq!(keep.iter().filter(|k| !**k).count(), row.pruned);
             // the stored mask is the one magnitude pruning derives from the trained theta
             let layout = checkpoint::layout_of(&rec, v);

@@ -274,7 +274,7 @@ finetune_epochs = 1
         .map(|p| p.2.pruning[3].sensitivity)
         .collect();
     assert_eq!(sum.plain.pruning[3].sensitivity, MeanSd::of(&s_obd_05));
-    assert_eq!(sum.plain.pruning[3].method, "obd");
+    assert_eq!(sum.plain.pruning[3].method, PruneMethod::Obd);
     // claims: the variance one plus one per ratio of the first method
     assert_eq!(r.verdicts.len(), 3);
     let d: Vec<f64> = r
@@ -333,7 +333,7 @@ ratios = [0.3]
 
 #[test]
 fn the_middle_ratio_is_taken_within_the_first_method() {
-    use resprune::cli::summary::middle_row;
+    use resprune::frontend::middle_row;
     let cfg = Config::parse(
         r#"
 name = "mid"
@@ -357,5 +357,5 @@ ratios = [0.1, 0.3, 0.5]
     let r = experiment::run(&cfg, &experiment::quiet, &AtomicBool::new(false)).unwrap();
     // six rows: magnitude 0.1, 0.3, 0.5 then obd; the middle is magnitude at 0.3
     let row = middle_row(&r.residual).unwrap();
-    assert_eq!((row.method.as_str(), row.ratio), ("magnitude", 0.3));
+    assert_eq!((row.method, row.ratio), (PruneMethod::Magnitude, 0.3));
 }

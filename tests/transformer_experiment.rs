@@ -47,7 +47,7 @@ ratios = [0.5]
 #[test]
 fn a_small_transformer_gets_a_dense_spectrum_with_attention_and_mlp_blocks_and_is_pruned() {
     let r = experiment::run(&config(""), &experiment::quiet, &AtomicBool::new(false)).unwrap();
-    assert_eq!(r.model.kind, "transformer");
+    assert_eq!(r.model.kind, resprune::config::ModelKind::Transformer);
     assert_eq!(r.data.vocab_size, Some(32));
     // embed 32x4 + pos 6x4 + attn (2x4 norm + 4 x (16 + 4)) + mlp (8 + 16 + 4 + 16 + 4)
     // + final norm 8 + head 2x4 + 2 = 128 + 24 + 88 + 48 + 8 + 10
@@ -55,7 +55,7 @@ fn a_small_transformer_gets_a_dense_spectrum_with_attention_and_mlp_blocks_and_i
     assert_eq!(r.model.params, params);
     for v in [&r.residual, &r.plain] {
         let s = v.spectrum.as_ref().unwrap();
-        assert_eq!(s.method, "dense");
+        assert_eq!(s.method, resprune::curvature::SpectrumMethod::Dense);
         assert_eq!(s.eigenvalues.len(), params);
         // a smooth model: the FD Hessian is symmetric to rounding, no kink retry
         assert!(s.asymmetry.unwrap() < 1e-6, "{:?}", s.asymmetry);

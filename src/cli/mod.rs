@@ -12,18 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{self, Config};
 use crate::experiment::{self, RunEvent, Stage};
-use crate::record::diff::{fmt_sig, RecordDiff};
+use crate::frontend::{self, format_number, init_threads, NumberStyle};
+use crate::record::diff::RecordDiff;
 use crate::record::{self, checkpoint, Status};
-
-/// Sets the kernel thread count once per process (0 = one per core).
-pub fn init_threads(threads: usize) {
-    if threads > 0 {
-        // fails only when already set, which is harmless
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
-    }
-}
 
 /// The `--device` flag of run, replay and bench.
 fn device_flag(s: &str) -> Result<config::DeviceChoice> {
@@ -165,11 +156,7 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
     print!("{}", summary::render(&rec));
     match rec.status {
         Status::Complete => println!("record: {}", path.display()),
-        _ => println!(
-            "record ({}): {}",
-            summary::status_word(rec.status),
-            path.display()
-        ),
+        _ => println!("record ({}): {}", rec.status, path.display()),
     }
     if let Some(cp) = &rec.checkpoint {
         println!("weights: {}", path.with_file_name(&cp.file).display());
@@ -240,7 +227,7 @@ pub fn replay(
     if r.new.status != Status::Complete {
         println!(
             "the replay stopped early ({}); values it did not reach count as mismatches",
-            summary::status_word(r.new.status)
+            r.new.status
         );
     }
     if c.mismatches.is_empty() {
@@ -401,10 +388,7 @@ pub fn render_diff(d: &RecordDiff, old: &Path, new: &Path, all: bool, precision:
         let _ = writeln!(s, "\nresults: identical ({} values)", d.rows.len());
         return s;
     }
-    let num = |x: Option<f64>| {
-        x.map(|v| fmt_sig(v, precision))
-            .unwrap_or_else(|| "-".into())
-    };
+    let num = |x: Option<f64>| frontend::opt(x, NumberStyle::significant(precision));
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -419,7 +403,7 @@ pub fn render_diff(d: &RecordDiff, old: &Path, new: &Path, all: bool, precision:
                 num(r.new),
                 num(r.delta),
                 r.delta_pct
-                    .map(|p| format!("{}%", fmt_sig(p, 3)))
+                    .map(|p| format!("{}%", format_number(p, NumberStyle::significant(3))))
                     .unwrap_or_else(|| "-".into()),
             ]
         })
@@ -563,15 +547,15 @@ pub fn list(dir: Option<&Path>) -> Result<()> {
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         match rec {
             Ok(r) => {
-                let (sr, sp) = summary::middle_sensitivity(&r);
+                let (sr, sp) = frontend::middle_sensitivity(&r);
                 println!(
                     "{:<40} {:<20} {:>7} {:>10} {:>10} {:<11}",
                     file,
                     r.started_at,
                     r.model.params,
-                    summary::opt(sr),
-                    summary::opt(sp),
-                    summary::status_word(r.status)
+                    frontend::opt(sr, NumberStyle::fixed(4)),
+                    frontend::opt(sp, NumberStyle::fixed(4)),
+                    r.status
                 );
             }
             Err(e) => println!("{file:<40} unreadable: {e}"),

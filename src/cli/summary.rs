@@ -2,43 +2,14 @@
 
 use std::fmt::Write;
 
+use crate::curvature::SpectrumMethod;
+use crate::frontend::{format_number, middle_row, NumberStyle};
 use crate::model::Variant;
-use crate::record::{Record, Status};
+use crate::record::Record;
 
-pub fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Complete => "complete",
-        Status::Interrupted => "interrupted",
-        Status::Failed => "failed",
-    }
-}
-
-pub fn opt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
-}
-
-/// S of both models at the middle ratio of the sweep.
-pub fn middle_sensitivity(r: &Record) -> (Option<f64>, Option<f64>) {
-    let mid = |v: Variant| middle_row(r.variant(v)).map(|row| row.sensitivity);
-    (mid(Variant::Residual), mid(Variant::Plain))
-}
-
-/// The row at the middle ratio of the first pruning method (rows of several methods share
-/// one list, so the middle of the whole list would be another method's row).
-pub fn middle_row(v: &crate::record::VariantResult) -> Option<&crate::prune::PruneRow> {
-    let method = &v.pruning.first()?.method;
-    let rows: Vec<_> = v.pruning.iter().filter(|r| &r.method == method).collect();
-    rows.get(rows.len().saturating_sub(1) / 2).copied()
-}
-
-/// A number in 10 columns: fixed when readable, scientific when tiny or huge.
-pub fn num(x: f64) -> String {
-    let a = x.abs();
-    if x == 0.0 || (1e-3..1e5).contains(&a) {
-        format!("{x:>10.4}")
-    } else {
-        format!("{x:>10.3e}")
-    }
+/// A number in the summary's 10 columns.
+fn num(x: f64) -> String {
+    format_number(x, NumberStyle::COLUMN)
 }
 
 pub fn render(r: &Record) -> String {
@@ -79,7 +50,7 @@ pub fn render(r: &Record) -> String {
             ""
         },
         c.train.epochs,
-        status_word(r.status),
+        r.status,
         r.timings.total_s
     );
     if let Some(v) = r.data.vocab_size {
@@ -163,13 +134,13 @@ pub fn render(r: &Record) -> String {
     });
     row(&mut s, "  near zero", &|v| {
         sp(v)
-            .filter(|x| x.method == "dense")
+            .filter(|x| x.method == SpectrumMethod::Dense)
             .map(|x| x.stats.near_zero.to_string())
     });
     // Lanczos measures neither (see `sources.counts` in the record)
     row(&mut s, "  condition", &|v| {
         sp(v)
-            .filter(|x| x.method == "dense")
+            .filter(|x| x.method == SpectrumMethod::Dense)
             .map(|x| num(x.stats.condition))
     });
     for v in Variant::BOTH {

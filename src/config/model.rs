@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::TextEncoding;
 use super::error::{bad, ConfigError};
-use crate::model::Activation;
+use crate::model::{Activation, ModelSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -13,6 +13,28 @@ pub enum ModelKind {
     Mlp,
     /// Pre-LayerNorm transformer encoder over token ids (needs `data.encoding = "tokens"`).
     Transformer,
+}
+
+impl ModelKind {
+    /// The kind of model `spec` describes.
+    pub fn of(spec: &ModelSpec) -> ModelKind {
+        if spec.transformer.is_some() {
+            ModelKind::Transformer
+        } else {
+            ModelKind::Mlp
+        }
+    }
+
+    /// `mlp` or `transformer`, as the config and the record write it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
 }
 
 /// The residual branch scale: a number, or `"learned"` (one trainable scalar per block,

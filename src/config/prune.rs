@@ -36,12 +36,15 @@ pub enum PruneMethod {
 }
 
 impl PruneMethod {
+    /// `magnitude`, `obd`, `curvature_gated`, as the config and the record write it.
     pub fn name(self) -> &'static str {
-        match self {
-            PruneMethod::Magnitude => "magnitude",
-            PruneMethod::Obd => "obd",
-            PruneMethod::CurvatureGated => "curvature_gated",
-        }
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for PruneMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
     }
 }
 

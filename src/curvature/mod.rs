@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::FdScheme;
 use crate::model::{Network, PreparedBatch};
+use crate::stats::Bins;
 
 pub mod hutchinson;
 pub mod lanczos;
@@ -17,8 +18,8 @@ pub mod slq;
 mod spectrum;
 
 pub use spectrum::{
-    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumOptions, Stability, StatSources,
-    KINK_ASYMMETRY,
+    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumMethod, SpectrumOptions, Stability,
+    StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
@@ -400,17 +401,40 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(values: &[f64], lo: f64, hi: f64, bins: usize) -> Histogram {
-        let bins = bins.max(1);
-        let mut counts = vec![0u64; bins];
-        let width = (hi - lo) / bins as f64;
-        for &v in values {
-            let b = if width > 0.0 {
-                (((v - lo) / width).floor() as isize).clamp(0, bins as isize - 1) as usize
-            } else {
-                bins / 2
-            };
-            counts[b] += 1;
+        Histogram {
+            lo,
+            hi,
+            counts: Bins::new(lo, hi, bins).tally(values),
         }
-        Histogram { lo, hi, counts }
+    }
+
+    /// The bins its counts are over.
+    pub fn bins(&self) -> Bins {
+        Bins::new(self.lo, self.hi, self.counts.len())
+    }
+
+    /// Its counts moved onto other bins, each bin's count going to the bin holding its centre.
+    pub fn rebin(&self, to: Bins) -> Vec<u64> {
+        let from = self.bins();
+        to.weigh(
+            self.counts
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| (from.centre(i), c)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_moves_each_bin_to_the_bin_of_its_centre() {
+        let h = Histogram::new(&[0.1, 0.2, 0.3, 1.9, 1.8, 1.7, 1.6, 1.9], 0.0, 2.0, 4);
+        assert_eq!(h.counts, vec![3, 0, 0, 5]);
+        // centres 0.25 and 1.75 on [-2, 2] in 4 bins
+        assert_eq!(h.rebin(Bins::new(-2.0, 2.0, 4)), vec![0, 0, 3, 5]);
+        assert_eq!(h.rebin(h.bins()), h.counts);
     }
 }

@@ -14,6 +14,30 @@ use super::{
 };
 use crate::config::{HessianConfig, HessianMethod};
 use crate::model::{Network, PreparedBatch};
+use crate::stats::Bins;
+
+/// How a spectrum was measured: what `hessian.method = "auto"` resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpectrumMethod {
+    /// Every eigenvalue of the dense Hessian.
+    Dense,
+    /// Lanczos extremes, Hutchinson moments, the SLQ density.
+    Lanczos,
+}
+
+impl SpectrumMethod {
+    /// `dense` or `lanczos`, as the record writes it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for SpectrumMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
 
 /// Which method produced which statistic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +57,7 @@ pub struct StatSources {
 pub struct LayerSpectrum {
     pub layer: String,
     pub params: usize,
-    pub method: String,
+    pub method: SpectrumMethod,
     pub stats: SpectrumStats,
     /// Every eigenvalue of the block, ascending (dense only).
     #[serde(default)]
@@ -57,8 +81,7 @@ pub struct Stability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spectrum {
-    /// `dense` or `lanczos`.
-    pub method: String,
+    pub method: SpectrumMethod,
     /// Examples the loss was averaged over.
     pub samples: usize,
     pub params: usize,
@@ -229,7 +252,7 @@ pub fn spectrum(
                         Ok(LayerSpectrum {
                             layer: name.clone(),
                             params: r.len(),
-                            method: "lanczos".into(),
+                            method: SpectrumMethod::Lanczos,
                             stats: b.stats,
                             eigenvalues: Vec::new(),
                             lanczos: b.lanczos,
@@ -315,7 +338,7 @@ fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, Curva
     let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
     let all = "dense: every eigenvalue".to_string();
     Ok(Spectrum {
-        method: "dense".into(),
+        method: SpectrumMethod::Dense,
         samples: 0,
         params: h.n,
         fd_step: cfg.fd_step,
@@ -357,7 +380,7 @@ fn dense_block(
     Ok(LayerSpectrum {
         layer: name.to_string(),
         params: m,
-        method: "dense".into(),
+        method: SpectrumMethod::Dense,
         stats: SpectrumStats::from_eigenvalues(&ev),
         eigenvalues: ev,
         lanczos: None,
@@ -438,7 +461,7 @@ fn lanczos_result<H: Hvp>(
         None => Histogram::new(&[], min, max, cfg.bins),
     };
     Ok(Spectrum {
-        method: "lanczos".into(),
+        method: SpectrumMethod::Lanczos,
         samples: 0,
         params: n,
         fd_step: cfg.hvp_step(),
@@ -475,17 +498,8 @@ fn lanczos_result<H: Hvp>(
 /// The SLQ quadrature mass in each of `bins` bins over `[lo, hi]`, scaled to `n` eigenvalues,
 /// so the histogram of a large model reads like the dense one's.
 fn density_histogram(d: &Density, lo: f64, hi: f64, bins: usize, n: usize) -> Histogram {
-    let bins = bins.max(1);
-    let mut mass = vec![0.0; bins];
-    let width = (hi - lo) / bins as f64;
-    for (x, w) in d.nodes.iter().zip(&d.weights) {
-        let b = if width > 0.0 {
-            (((x - lo) / width).floor() as isize).clamp(0, bins as isize - 1) as usize
-        } else {
-            bins / 2
-        };
-        mass[b] += w;
-    }
+    let mass =
+        Bins::new(lo, hi, bins).weigh(d.nodes.iter().copied().zip(d.weights.iter().copied()));
     Histogram {
         lo,
         hi,

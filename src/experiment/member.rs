@@ -3,7 +3,7 @@
 //! [`Member`] carries what the stages produce for it, so no stage keeps lists in step by
 //! index.
 
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
 use crate::data::{DataSummary, Dataset};
 use crate::model::{Backend, ModelSpec, Network, ParamKind, ParamLayout, PreparedBatch, Variant};
 use crate::prune::Pruned;
@@ -155,7 +155,7 @@ pub fn weights(members: &[Member]) -> Vec<VariantWeights> {
                 .pruned
                 .iter()
                 .map(|p| PrunedWeights {
-                    method: p.row.method.clone(),
+                    method: p.row.method,
                     ratio: p.row.ratio,
                     keep: p.keep.clone(),
                 })
@@ -187,7 +187,7 @@ pub fn model_summary(spec: &ModelSpec) -> ModelSummary {
         .collect();
     let t = spec.transformer.as_ref();
     ModelSummary {
-        kind: if t.is_some() { "transformer" } else { "mlp" }.into(),
+        kind: ModelKind::of(spec),
         params: layout.len,
         inputs: spec.inputs,
         width: spec.width,

@@ -74,8 +74,8 @@ pub enum RunEvent {
     },
     Spectrum {
         variant: Variant,
-        /// `dense` or `lanczos`: which statistics were measured (see `Spectrum::sources`).
-        method: String,
+        /// Which statistics were measured (see `Spectrum::sources`).
+        method: curvature::SpectrumMethod,
         stats: SpectrumStats,
     },
     PruneRow {

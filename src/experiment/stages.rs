@@ -170,7 +170,7 @@ fn spectrum_of(
         m,
         RunEvent::Spectrum {
             variant: v,
-            method: s.spectrum.method.clone(),
+            method: s.spectrum.method,
             stats: s.spectrum.stats.clone(),
         },
     );

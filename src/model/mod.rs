@@ -25,11 +25,9 @@ pub enum Variant {
 impl Variant {
     pub const BOTH: [Variant; 2] = [Variant::Residual, Variant::Plain];
 
+    /// `residual` or `plain`, as the record writes it.
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Residual => "residual",
-            Variant::Plain => "plain",
-        }
+        crate::names::serde_name(&self)
     }
 }
 

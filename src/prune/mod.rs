@@ -202,7 +202,7 @@ pub fn layer_sparsity(layout: &ParamLayout, keep: &[bool]) -> Vec<LayerSparsity>
 #[serde(deny_unknown_fields)]
 pub struct PruneRow {
     pub ratio: f64,
-    pub method: String,
+    pub method: PruneMethod,
     pub eligible: usize,
     pub pruned: usize,
     /// Largest score removed.
@@ -305,7 +305,7 @@ pub fn sweep(
             let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
             let row = PruneRow {
                 ratio,
-                method: method.name().into(),
+                method,
                 eligible: mask.eligible,
                 pruned: mask.pruned,
                 threshold: mask.threshold,

@@ -16,6 +16,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 
 use super::{Checkpoint, Record, RecordError};
+use crate::config::PruneMethod;
 use crate::model::{ModelSpec, ParamLayout, Variant};
 
 /// Written in the file's `__metadata__` as `format`.
@@ -53,7 +54,7 @@ pub enum CheckpointError {
 /// The pruned model of one pruning row: `theta ⊙ keep`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrunedWeights {
-    pub method: String,
+    pub method: PruneMethod,
     pub ratio: f64,
     /// `true` = kept, one per parameter.
     pub keep: Vec<bool>,
@@ -69,7 +70,7 @@ pub struct VariantWeights {
 }
 
 /// `M_R` of a pruning row, e.g. `magnitude_0.3`.
-pub fn row_key(method: &str, ratio: f64) -> String {
+pub fn row_key(method: PruneMethod, ratio: f64) -> String {
     format!("{method}_{ratio}")
 }
 
@@ -139,7 +140,7 @@ pub fn to_bytes(
                     layout.len
                 ));
             }
-            let key = row_key(&p.method, p.ratio);
+            let key = row_key(p.method, p.ratio);
             for t in &layout.tensors {
                 let pruned: Vec<f64> = w.theta[t.range()]
                     .iter()
@@ -240,7 +241,12 @@ impl Weights {
     }
 
     /// Pruned `theta` and mask (`true` = kept) of one pruning row.
-    pub fn pruned(&self, v: Variant, method: &str, ratio: f64) -> Option<(Vec<f64>, Vec<bool>)> {
+    pub fn pruned(
+        &self,
+        v: Variant,
+        method: PruneMethod,
+        ratio: f64,
+    ) -> Option<(Vec<f64>, Vec<bool>)> {
         let key = row_key(method, ratio);
         let theta = self.flat(v, &format!("{v}.pruned.{key}"))?;
         let mask = self.flat(v, &format!("{v}.mask.{key}"))?;

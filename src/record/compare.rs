@@ -4,6 +4,7 @@
 
 use super::diff::{self, Comparison};
 use super::{Record, Status};
+use crate::curvature::SpectrumMethod;
 
 /// Paths that legitimately differ between two runs of the same config: the clock, the
 /// machine, the tool version, links to other files.
@@ -75,7 +76,7 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
         let leaves = diff::leaves(&stored_value);
         let dense: std::collections::HashSet<&str> = leaves
             .iter()
-            .filter(|l| l.value.as_str() == Some("dense"))
+            .filter(|l| l.value.as_str() == Some(SpectrumMethod::Dense.name()))
             .filter_map(|l| l.path.strip_suffix(".method"))
             .collect();
         leaves

@@ -10,6 +10,7 @@ use serde::Serialize;
 use toml::Value;
 
 use super::{Record, VariantResult};
+use crate::config::PruneMethod;
 use crate::model::Variant;
 
 /// A scalar of a record at its path, e.g. `residual.pruning[2].sensitivity`.
@@ -237,12 +238,9 @@ pub enum Section {
 }
 
 impl Section {
+    /// `training`, `spectrum`, `pruning`, as `diff --json` writes it.
     pub fn name(self) -> &'static str {
-        match self {
-            Section::Training => "training",
-            Section::Spectrum => "spectrum",
-            Section::Pruning => "pruning",
-        }
+        crate::names::serde_name(&self)
     }
 }
 
@@ -252,7 +250,7 @@ pub struct ResultRow {
     pub variant: Variant,
     pub section: Section,
     /// The pruning method of a pruning row.
-    pub method: Option<String>,
+    pub method: Option<PruneMethod>,
     /// The ratio of a pruning row.
     pub ratio: Option<f64>,
     /// e.g. `variance`, `sensitivity`, `finetuned.loss`.
@@ -271,9 +269,9 @@ impl ResultRow {
     /// `residual spectrum`, `plain pruning magnitude 0.3`, ...
     pub fn label(&self) -> String {
         let mut s = format!("{} {}", self.variant, self.section.name());
-        if let Some(m) = &self.method {
+        if let Some(m) = self.method {
             s.push(' ');
-            s.push_str(m);
+            s.push_str(m.name());
         }
         if let Some(r) = self.ratio {
             s.push_str(&format!(" {r}"));
@@ -318,7 +316,7 @@ fn same(a: Option<f64>, b: Option<f64>) -> bool {
 fn result_row(
     variant: Variant,
     section: Section,
-    key: Option<&(String, f64)>,
+    key: Option<&(PruneMethod, f64)>,
     (metric, old, new): (String, Option<f64>, Option<f64>),
 ) -> ResultRow {
     let delta = match (old, new) {
@@ -332,7 +330,7 @@ fn result_row(
     ResultRow {
         variant,
         section,
-        method: key.map(|k| k.0.clone()),
+        method: key.map(|k| k.0),
         ratio: key.map(|k| k.1),
         metric,
         old,
@@ -435,8 +433,8 @@ pub fn diff(old: &Record, new: &Record) -> RecordDiff {
         for m in pair_metrics(&spectrum_metrics(a), &spectrum_metrics(b)) {
             rows.push(result_row(v, Section::Spectrum, None, m));
         }
-        let key = |p: &crate::prune::PruneRow| (p.method.clone(), p.ratio);
-        let mut keys: Vec<(String, f64)> = a.pruning.iter().map(key).collect();
+        let key = |p: &crate::prune::PruneRow| (p.method, p.ratio);
+        let mut keys: Vec<(PruneMethod, f64)> = a.pruning.iter().map(key).collect();
         for p in &b.pruning {
             if !keys.contains(&key(p)) {
                 keys.push(key(p));
@@ -456,27 +454,6 @@ pub fn diff(old: &Record, new: &Record) -> RecordDiff {
         }
     }
     RecordDiff { config, rows }
-}
-
-/// `x` with `digits` significant digits, scientific when very small or large.
-pub fn fmt_sig(x: f64, digits: usize) -> String {
-    let digits = digits.max(1);
-    if x == 0.0 {
-        return "0".into();
-    }
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.fract() == 0.0 && x.abs() < 1e9 {
-        // counts and whole numbers as integers
-        return format!("{x:.0}");
-    }
-    let exp = x.abs().log10().floor() as i32;
-    if !(-4..=9).contains(&exp) {
-        return format!("{:.*e}", digits - 1, x);
-    }
-    let decimals = (digits as i32 - 1 - exp).max(0) as usize;
-    format!("{x:.decimals$}")
 }
 
 #[cfg(test)]
@@ -525,9 +502,5 @@ mod tests {
         );
         assert_eq!(eigenvalue_list("plain.spectrum.per_layer[0].stats.n"), None);
         assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
-        assert_eq!(fmt_sig(0.012345678, 3), "0.0123");
-        assert_eq!(fmt_sig(123456.0, 3), "123456");
-        assert_eq!(fmt_sig(1.5e-7, 2), "1.5e-7");
-        assert_eq!(fmt_sig(12.0, 5), "12");
     }
 }

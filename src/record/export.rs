@@ -70,7 +70,7 @@ pub fn csv(rec: &Record) -> Result<String, RecordError> {
         }
         for p in &r.pruning {
             let mut row = base.clone();
-            row.push(("method".to_string(), p.method.clone()));
+            row.push(("method".to_string(), p.method.name().to_string()));
             row.push(("ratio".to_string(), format!("{:?}", p.ratio)));
             row.extend(cells(&to_value(p), "", &["layers", "method", "ratio"]));
             row.extend(spec.iter().cloned());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, ModelKind, PruneMethod};
 use crate::curvature::Spectrum;
 use crate::data::DataSummary;
 use crate::model::{Activation, Variant};
@@ -30,6 +30,19 @@ pub enum Status {
     /// Stopped by the user (Ctrl-C, cancel); holds the stages that finished.
     Interrupted,
     Failed,
+}
+
+impl Status {
+    /// `complete`, `interrupted`, `failed`, as the record writes it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +102,7 @@ pub struct LayerInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSummary {
-    pub kind: String,
+    pub kind: ModelKind,
     pub params: usize,
     pub inputs: usize,
     pub width: usize,
@@ -226,7 +239,7 @@ pub struct VariantSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowSummary {
-    pub method: String,
+    pub method: PruneMethod,
     pub ratio: f64,
     pub sensitivity: MeanSd,
     pub accuracy_drop: MeanSd,

@@ -40,7 +40,7 @@ fn variant_summary(results: &[&VariantResult]) -> VariantSummary {
                 .filter_map(|r| r.pruning.get(i)?.finetuned.as_ref().map(|f| f.sensitivity))
                 .collect();
             RowSummary {
-                method: first.method.clone(),
+                method: first.method,
                 ratio: first.ratio,
                 sensitivity: MeanSd::of(&col(&|r| r.sensitivity)),
                 accuracy_drop: MeanSd::of(&col(&|r| r.accuracy_drop)),
@@ -93,7 +93,7 @@ pub fn verdicts(r: &Record) -> Vec<Claim> {
             level,
         ));
     }
-    let method = r.config.prune.methods[0].name();
+    let method = r.config.prune.methods[0];
     for &ratio in &r.config.prune.ratios {
         let diffs: Vec<f64> = pairs
             .iter()

@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{Context, KeyMap};
 use super::live::{LiveRun, RunState};
+use crate::curvature::SpectrumMethod;
 use crate::record::diff::RecordDiff;
 use crate::record::Record;
 
@@ -629,7 +630,7 @@ impl App {
                 // a record holds one of the two (one hessian method for the pair)
                 let lanczos = self
                     .shown()
-                    .is_some_and(|s| s.spectrum_method() == Some("lanczos"));
+                    .is_some_and(|s| s.spectrum_method() == Some(SpectrumMethod::Lanczos));
                 self.say(
                     Level::Info,
                     if lanczos {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::curvature::SpectrumStats;
+use crate::curvature::{SpectrumMethod, SpectrumStats};
 use crate::experiment::{RunEvent, Stage};
 use crate::model::Variant;
 use crate::record::{ModelSummary, VariantResult};
@@ -41,8 +41,8 @@ pub struct LiveRun {
     pub plain: VariantResult,
     pub residual_stats: Option<SpectrumStats>,
     pub plain_stats: Option<SpectrumStats>,
-    /// `dense` or `lanczos`, once a spectrum is in (one method for the pair).
-    pub spectrum_method: Option<String>,
+    /// Once a spectrum is in (one method for the pair).
+    pub spectrum_method: Option<SpectrumMethod>,
     /// When the current stage started (for the ETA).
     pub stage_started: Option<Instant>,
     /// When the last event arrived.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::curvature::{Spectrum, SpectrumStats};
+use crate::curvature::{Spectrum, SpectrumMethod, SpectrumStats};
 use crate::model::Variant;
 use crate::prune::PruneRow;
 use crate::record::{ModelSummary, Record, VariantResult};
@@ -65,14 +65,14 @@ impl<'a> Shown<'a> {
         self.record().and_then(|r| r.variant(v).spectrum.as_ref())
     }
 
-    /// `dense` or `lanczos`: which method measured the spectra (one for the pair).
-    pub fn spectrum_method(&self) -> Option<&'a str> {
+    /// Which method measured the spectra (one for the pair).
+    pub fn spectrum_method(&self) -> Option<SpectrumMethod> {
         match self {
             Shown::Record { record, .. } => Variant::BOTH
                 .iter()
                 .find_map(|v| record.variant(*v).spectrum.as_ref())
-                .map(|s| s.method.as_str()),
-            Shown::Live(l) => l.spectrum_method.as_deref(),
+                .map(|s| s.method),
+            Shown::Live(l) => l.spectrum_method,
         }
     }
 

@@ -22,16 +22,12 @@ fn name(p: &Path) -> String {
     )
 }
 
-fn opt_num(x: Option<f64>) -> String {
-    x.map_or_else(super::dash, fmt::num)
-}
-
 /// `pruning magnitude 0.3 loss_after`, `training loss`: the row without its variant.
 pub fn what(r: &ResultRow) -> String {
     let mut s = r.section.name().to_string();
-    if let Some(m) = &r.method {
+    if let Some(m) = r.method {
         s.push(' ');
-        s.push_str(m);
+        s.push_str(m.name());
     }
     if let Some(x) = r.ratio {
         s.push_str(&format!(" {x}"));
@@ -151,9 +147,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, d: &DiffS
                 theme.variant(r.variant),
             )),
             Cell::from(Span::styled(what(r), style)),
-            Cell::from(Span::styled(opt_num(r.old), style)),
-            Cell::from(Span::styled(opt_num(r.new), style)),
-            Cell::from(Span::styled(opt_num(r.delta), style)),
+            Cell::from(Span::styled(fmt::opt(r.old), style)),
+            Cell::from(Span::styled(fmt::opt(r.new), style)),
+            Cell::from(Span::styled(fmt::opt(r.delta), style)),
             Cell::from(Span::styled(
                 r.delta_pct
                     .map_or_else(super::dash, |p| format!("{p:+.1}%")),

@@ -1,25 +1,15 @@
-//! Number formatting for narrow columns. Formatting only: every value comes from a record.
+//! Formatting for narrow columns. Formatting only: every value comes from a record.
 
-/// At most 7 characters: fixed with as many decimals as fit, scientific when tiny or huge.
+use crate::frontend::{self, format_number, NumberStyle};
+
+/// A number in at most 7 characters ([`NumberStyle::NARROW`]).
 pub fn num(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let a = x.abs();
-    if x == 0.0 {
-        return "0".into();
-    }
-    if (1e-3..1e4).contains(&a) {
-        let int_digits = (a.log10().floor() as i32 + 1).max(1) as usize;
-        let sign = usize::from(x < 0.0);
-        let decimals = 7usize.saturating_sub(int_digits + sign + 1).min(4);
-        format!("{x:.decimals$}")
-    } else {
-        format!("{x:.1e}")
-    }
+    format_number(x, NumberStyle::NARROW)
+}
+
+/// [`num`], or `-` for none.
+pub fn opt(x: Option<f64>) -> String {
+    frontend::opt(x, NumberStyle::NARROW)
 }
 
 /// A fraction in `[0, 1]` as a percentage with one decimal.
@@ -48,19 +38,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_fit_seven_columns() {
+    fn fractions_and_dates() {
         assert_eq!(num(0.6230336546344531), "0.6230");
-        assert_eq!(num(-0.004381916321145905), "-0.0044");
-        assert_eq!(num(-0.0009589522041690406), "-9.6e-4");
-        assert_eq!(num(2.635974921556083), "2.6360");
-        assert_eq!(num(6479530781963.239), "6.5e12");
-        assert_eq!(num(259.0), "259.000");
-        assert_eq!(num(0.0), "0");
-        for x in [
-            1e-9, -1e-9, 1234.5678, -9999.0, 0.01, -0.0123456, 1e300, -1e-300,
-        ] {
-            assert!(num(x).len() <= 9, "{x} -> {}", num(x));
-        }
+        assert_eq!(opt(None), "-");
         assert_eq!(pct(0.08636363636363636), "8.6%");
         assert_eq!(date("2026-11-28T15:56:17Z"), "2026-11-28 15:56");
     }

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use crate::cli::summary::{middle_sensitivity, status_word};
+use crate::frontend::middle_sensitivity;
 use crate::tui::app::{App, ListRow};
 use crate::tui::live::RunState;
 use crate::tui::msg::Action;
@@ -119,12 +119,11 @@ fn row<'a>(app: &App, theme: &Theme, r: ListRow, wide: bool) -> Row<'a> {
             match &e.record {
                 Ok(rec) => {
                     let (sr, sp) = middle_sensitivity(rec);
-                    let s = |x: Option<f64>| x.map(fmt::num).unwrap_or_else(|| "-".into());
                     let mut methods: Vec<&str> = rec
                         .residual
                         .pruning
                         .iter()
-                        .map(|p| p.method.as_str())
+                        .map(|p| p.method.name())
                         .collect();
                     methods.dedup();
                     let method = if methods.is_empty() {
@@ -157,9 +156,9 @@ fn row<'a>(app: &App, theme: &Theme, r: ListRow, wide: bool) -> Row<'a> {
                     }
                     cells.extend([
                         Cell::from(method),
-                        Cell::from(Span::styled(s(sr), theme.residual())),
-                        Cell::from(Span::styled(s(sp), theme.plain())),
-                        Cell::from(Span::styled(status_word(rec.status), status_style)),
+                        Cell::from(Span::styled(fmt::opt(sr), theme.residual())),
+                        Cell::from(Span::styled(fmt::opt(sp), theme.plain())),
+                        Cell::from(Span::styled(rec.status.name(), status_style)),
                     ]);
                     Row::new(cells)
                 }

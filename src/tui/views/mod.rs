@@ -119,11 +119,7 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             spans.push(Span::styled(shown.name().to_string(), theme.text()));
             if let Some(r) = shown.record() {
                 spans.push(Span::styled(
-                    format!(
-                        " {} {}",
-                        fmt::date(&r.started_at),
-                        crate::cli::summary::status_word(r.status)
-                    ),
+                    format!(" {} {}", fmt::date(&r.started_at), r.status),
                     theme.dim(),
                 ));
             }

@@ -88,7 +88,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
                     .row(Variant::Residual, i)
                     .or(shown.row(Variant::Plain, i))
             })
-            .map(|r| r.method.as_str())
+            .map(|r| r.method.name())
             .collect();
         m.sort_unstable();
         m.dedup();
@@ -127,7 +127,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
                 let m = shown
                     .row(Variant::Residual, i)
                     .or(shown.row(Variant::Plain, i));
-                c.push(Cell::from(m.map(|r| r.method.clone()).unwrap_or_default()));
+                c.push(Cell::from(m.map(|r| r.method.name()).unwrap_or_default()));
             }
             c.extend(cells(
                 theme,

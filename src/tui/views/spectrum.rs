@@ -6,8 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
-use crate::curvature::{Histogram, Spectrum, SpectrumStats};
+use crate::curvature::{Spectrum, SpectrumMethod, SpectrumStats};
 use crate::model::Variant;
+use crate::stats::Bins;
 use crate::tui::app::App;
 use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
@@ -26,42 +27,6 @@ pub const ASCII_BARS: bar::Set = bar::Set {
     one_eighth: ".",
     empty: " ",
 };
-
-/// Counts of `values` in `bins` equal bins over `[lo, hi]` (presentation only).
-pub fn rebin(values: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<u64> {
-    let bins = bins.max(1);
-    let mut out = vec![0u64; bins];
-    let width = (hi - lo) / bins as f64;
-    for &v in values {
-        let b = if width > 0.0 {
-            (((v - lo) / width) as usize).min(bins - 1)
-        } else {
-            0
-        };
-        out[b] += 1;
-    }
-    out
-}
-
-/// Counts of a stored histogram moved onto `bins` bins over `[lo, hi]`, each source bin's
-/// count going to the bin holding its centre (presentation only).
-pub fn rebin_histogram(h: &Histogram, lo: f64, hi: f64, bins: usize) -> Vec<u64> {
-    let bins = bins.max(1);
-    let mut out = vec![0u64; bins];
-    let n = h.counts.len().max(1) as f64;
-    let step = (h.hi - h.lo) / n;
-    let width = (hi - lo) / bins as f64;
-    for (i, &c) in h.counts.iter().enumerate() {
-        let centre = h.lo + (i as f64 + 0.5) * step;
-        let b = if width > 0.0 {
-            ((centre - lo) / width).max(0.0) as usize
-        } else {
-            0
-        };
-        out[b.min(bins - 1)] += c;
-    }
-    out
-}
 
 /// Bar heights for counts: linear, or `ln(1 + c)` in thousandths for log counts.
 fn heights(counts: &[u64], log: bool) -> Vec<u64> {
@@ -102,7 +67,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         "counts"
     };
     // what was measured: every eigenvalue (dense) or the SLQ density's histogram
-    let lanczos = shown.spectrum_method() == Some("lanczos");
+    let lanczos = shown.spectrum_method() == Some(SpectrumMethod::Lanczos);
     let (source, note) = if lanczos {
         ("SLQ density", "  (Lanczos: moments by Hutchinson)")
     } else {
@@ -119,12 +84,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         (Some(r), Some(p)) => {
             let lo = r.stats.min.min(p.stats.min);
             let hi = r.stats.max.max(p.stats.max);
-            let bins = plots.width.saturating_sub(label_w) as usize;
+            // one bar per column on the shared axis: every eigenvalue when the record holds
+            // them, else the stored histogram moved onto the axis
+            let bins = Bins::new(lo, hi, plots.width.saturating_sub(label_w) as usize);
             let counts = |s: &Spectrum| {
                 if s.eigenvalues.is_empty() {
-                    rebin_histogram(&s.histogram, lo, hi, bins)
+                    s.histogram.rebin(bins)
                 } else {
-                    rebin(&s.eigenvalues, lo, hi, bins)
+                    bins.tally(&s.eigenvalues)
                 }
             };
             let hr = heights(&counts(r), app.log_counts);
@@ -356,25 +323,4 @@ pub fn summary<'a>(theme: &Theme, shown: &Shown<'a>) -> Line<'a> {
         f(p, |s| s.negatives.to_string()),
     ));
     Line::from(spans)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rebin_shares_the_axis_and_keeps_every_value() {
-        let a = [-1.0, 0.0, 0.1, 2.0];
-        let c = rebin(&a, -1.0, 3.0, 4);
-        assert_eq!(c, vec![1, 2, 0, 1]);
-        assert_eq!(c.iter().sum::<u64>(), 4);
-        assert_eq!(rebin(&[1.0, 1.0], 1.0, 1.0, 3), vec![2, 0, 0]);
-        let h = Histogram {
-            lo: 0.0,
-            hi: 2.0,
-            counts: vec![3, 0, 0, 5],
-        };
-        // centres 0.25 and 1.75 on [-2, 2] in 4 bins
-        assert_eq!(rebin_histogram(&h, -2.0, 2.0, 4), vec![0, 0, 3, 5]);
-    }
 }
