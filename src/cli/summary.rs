@@ -164,13 +164,13 @@ pub fn render(r: &Record) -> String {
     row(&mut s, "  near zero", &|v| {
         sp(v)
             .filter(|x| x.method == "dense")
-            .map(|x| x.stats.near_zero.to_string())
+            .and_then(|x| x.stats.near_zero.map(|c| c.to_string()))
     });
     // Lanczos measures neither (see `sources.counts` in the record)
     row(&mut s, "  condition", &|v| {
         sp(v)
             .filter(|x| x.method == "dense")
-            .map(|x| num(x.stats.condition))
+            .map(|x| x.stats.condition_text(num))
     });
     for v in Variant::BOTH {
         if let Some(x) = sp(v) {
