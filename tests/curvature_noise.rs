@@ -343,5 +343,9 @@ fn show_prints_not_resolved() {
         .find(|l| l.trim_start().starts_with("condition"))
         .unwrap();
     assert!(line.ends_with("not resolved"), "{line}");
-    assert!(line.contains("6.48e12") || line.contains("e12"), "{line}");
+    assert!(line.contains("6.480e12"), "{line}");
+    // both: still two words apart
+    r.residual.spectrum.as_mut().unwrap().stats.condition = None;
+    let text = resprune::cli::summary::render(&r);
+    assert!(text.contains("not resolved not resolved"), "{text}");
 }

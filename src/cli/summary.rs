@@ -171,6 +171,11 @@ pub fn render(r: &Record) -> String {
         sp(v)
             .filter(|x| x.method == "dense")
             .map(|x| x.stats.condition_text(num))
+            // "not resolved" fills the column: keep a space before the plain one
+            .map(|t| match v {
+                Variant::Plain if t.len() >= 12 => format!(" {t}"),
+                _ => t,
+            })
     });
     for v in Variant::BOTH {
         if let Some(x) = sp(v) {
