@@ -85,21 +85,24 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     let new_value = diff::to_value(new);
     let reordered = device_of(&stored.machine.device) != device_of(&new.machine.device)
         || stored.machine.threads != new.machine.threads;
-    let noise: Vec<String> = if reordered {
-        let leaves = diff::leaves(&stored_value);
+    // from both sides: a condition resolved in one summation order may not be in the other
+    let mut noise: Vec<String> = Vec::new();
+    for value in [&stored_value, &new_value]
+        .into_iter()
+        .filter(|_| reordered)
+    {
+        let leaves = diff::leaves(value);
         let dense: std::collections::HashSet<&str> = leaves
             .iter()
             .filter(|l| l.value.as_str() == Some("dense"))
             .filter_map(|l| l.path.strip_suffix(".method"))
             .collect();
-        leaves
-            .iter()
-            .filter(|l| fd_noise_of(&l.path).is_some_and(|s| dense.contains(s)))
-            .map(|l| l.path.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
+        for l in &leaves {
+            if fd_noise_of(&l.path).is_some_and(|s| dense.contains(s)) && !noise.contains(&l.path) {
+                noise.push(l.path.clone());
+            }
+        }
+    }
     skip.extend(noise.iter().map(String::as_str));
     let mut c = diff::compare(&stored_value, &new_value, &skip, tolerance, partial);
     c.not_compared = noise;
