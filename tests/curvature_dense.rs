@@ -241,8 +241,8 @@ fn spectrum_stats_match_direct_formulas() {
     let tol = n * f64::EPSILON * 4.0;
     assert_eq!(s.zero_tol, tol);
     assert_eq!(s.negatives, 1); // -1e-17 is inside the tolerance
-    assert_eq!(s.near_zero, 2);
-    assert_eq!(s.condition, 4.0 / 1e-3);
+    assert_eq!(s.near_zero, Some(2));
+    assert_eq!(s.condition, Some(4.0 / 1e-3));
 }
 
 #[test]

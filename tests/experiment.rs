@@ -165,7 +165,8 @@ fn garbled_records_are_errors_with_a_line() {
     let broken = text.replacen("status = \"complete\"", "status = \"complete", 1);
     let e = record::parse(&broken, "r.toml").unwrap_err().to_string();
     assert!(e.starts_with("r.toml:3:"), "{e}");
-    let newer = text.replacen("schema_version = 1", "schema_version = 99", 1);
+    let current = format!("schema_version = {}", record::SCHEMA_VERSION);
+    let newer = text.replacen(&current, "schema_version = 99", 1);
     let e = record::parse(&newer, "r.toml").unwrap_err().to_string();
     assert!(e.contains("99") && e.contains("upgrade"), "{e}");
     let extra = text.replacen(

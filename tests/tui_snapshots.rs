@@ -453,3 +453,38 @@ hutchinson_samples = 4
     // ... while the moments are there
     assert!(!row("Var").contains(" - "), "{}", row("Var"));
 }
+
+/// A dense spectrum whose condition is not resolved (no gap above the noise floor) says so in
+/// full, next to the other model's number, in the stacked and the zoomed layout.
+#[test]
+fn an_unresolved_condition_reads_not_resolved() {
+    let mut record = fixture();
+    let s = record.plain.spectrum.as_mut().unwrap();
+    s.stats.near_zero = Some(102);
+    s.stats.condition = None;
+    let mut a = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
+    a.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: PathBuf::from(FIXTURE),
+            record: Ok(Box::new(record)),
+        }],
+        configs: vec![],
+        open: None,
+    });
+    press(&mut a, KeyCode::Enter);
+    focus(&mut a, Pane::Spectrum);
+    let stacked = text(&draw(&a, 80, 24));
+    let row = stacked.lines().find(|l| l.contains("cond ")).unwrap();
+    assert!(
+        row.contains("6.5e12") && row.contains("not resolved"),
+        "{row}"
+    );
+    assert!(stacked.contains("102"), "{stacked}");
+    press(&mut a, KeyCode::Enter);
+    let zoomed = text(&draw(&a, 160, 48));
+    let row = zoomed.lines().find(|l| l.contains("cond ")).unwrap();
+    assert!(
+        row.contains("6.5e12") && row.contains("not resolved"),
+        "{row}"
+    );
+}

@@ -210,6 +210,15 @@ pub fn replay(
             r.stored.machine.device, r.new.machine.device
         );
     }
+    if !c.changed_meaning.is_empty() {
+        println!(
+            "not compared (the stored record is schema {}; their meaning changed since): {} \
+             near-zero, negative and condition counts, now taken at the finite-difference \
+             noise floor (docs/record-format.md)",
+            r.stored.schema_version,
+            c.changed_meaning.len()
+        );
+    }
     if !c.not_compared.is_empty() {
         println!(
             "not compared (another device or thread count sums in another order): {} \

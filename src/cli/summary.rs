@@ -135,13 +135,18 @@ pub fn render(r: &Record) -> String {
     row(&mut s, "  near zero", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)
-            .map(|x| x.stats.near_zero.to_string())
+            .and_then(|x| x.stats.near_zero.map(|c| c.to_string()))
     });
     // Lanczos measures neither (see `sources.counts` in the record)
     row(&mut s, "  condition", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)
-            .map(|x| num(x.stats.condition))
+            .map(|x| x.stats.condition_text(num))
+            // "not resolved" fills the column: keep a space before the plain one
+            .map(|t| match v {
+                Variant::Plain if t.len() >= 12 => format!(" {t}"),
+                _ => t,
+            })
     });
     for v in Variant::BOTH {
         if let Some(x) = sp(v) {

@@ -18,8 +18,8 @@ pub mod slq;
 mod spectrum;
 
 pub use spectrum::{
-    choose_method, spectrum, LayerSpectrum, Spectrum, SpectrumMethod, SpectrumOptions, Stability,
-    StatSources, KINK_ASYMMETRY,
+    choose_method, dense_spectrum, lanczos_spectrum, spectrum, LayerSpectrum, Spectrum,
+    SpectrumMethod, SpectrumOptions, Stability, StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
@@ -332,9 +332,26 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     })
 }
 
+/// A resolved eigenvalue must exceed the counting tolerance by this factor for the condition
+/// number to be reported: the band `(tol, RESOLVED_GAP · tol]` must hold no eigenvalue.
+///
+/// Why 10: the noise floor `asymmetry · max|λ|` is itself an estimate of the perturbation
+/// `‖E‖₂` of the finite-difference matrix (one sample of its largest antisymmetric entry). By
+/// Weyl, every eigenvalue of `H + E` is within `‖E‖₂` of one of `H`, so with the band empty the
+/// smallest resolved eigenvalue is known to about 10% (the condition to about 11%) while the
+/// floor is right, and an underestimate of the floor by up to 10× still cannot pass a noise
+/// eigenvalue off as the smallest resolved one. Noise eigenvalues spread over decades (on the
+/// article model from 1e-20 up to 5e-12 under a floor of 6e-11), so a floor that is too low
+/// puts some of them into the band, and the condition is then reported as not resolved.
+pub const RESOLVED_GAP: f64 = 10.0;
+
 /// Summary statistics of a spectrum.
+///
+/// The counts and the condition are taken at `zero_tol`: the rank tolerance `n · ε · max|λ|`
+/// of an exact matrix, raised to the finite-difference noise floor when the spectrum has one
+/// (docs/method.md, "Noise floor").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "StoredStats")]
 pub struct SpectrumStats {
     pub n: usize,
     pub min: f64,
@@ -343,18 +360,75 @@ pub struct SpectrumStats {
     /// Population variance `(1/n) Σ (λ_i − mean)²`.
     pub variance: f64,
     pub trace: f64,
-    /// Eigenvalues below `-zero_tol`.
+    /// Eigenvalues below `-zero_tol` (Lanczos: among the lowest Ritz values, those below
+    /// `-max(zero_tol, residual)`: a lower bound).
     pub negatives: usize,
-    /// Eigenvalues with `|λ| <= zero_tol`.
-    pub near_zero: usize,
-    /// `n · eps · max|λ|`.
+    /// Eigenvalues with `|λ| <= zero_tol`; `None` when not measured (Lanczos). Absent from the
+    /// TOML when `None`.
+    pub near_zero: Option<usize>,
+    /// The tolerance the counts are taken at: `max(n · ε · max|λ|, noise_floor)` with the
+    /// spectrum's finite-difference noise floor where one is measured (dense), `n · ε · max|λ|`
+    /// otherwise. Records written before the noise floor was used took `n · ε · max|λ|`.
     pub zero_tol: f64,
-    /// `max|λ| / min{|λ| : |λ| > zero_tol}`; infinite when every eigenvalue is near zero.
-    pub condition: f64,
+    /// `max|λ| / min{|λ| : |λ| > zero_tol}` when resolved: no eigenvalue in
+    /// `(zero_tol, RESOLVED_GAP · zero_tol]`. `None` (absent from the TOML) when not resolved
+    /// or not measured (`near_zero` is `None` too then); records that stored `inf` load as
+    /// `None`.
+    pub condition: Option<f64>,
+}
+
+/// [`SpectrumStats`] as the TOML has it: `near_zero` and `condition` may be absent, and older
+/// records wrote `condition = inf` (every eigenvalue near zero, or Lanczos: not measured) and
+/// Lanczos records `near_zero = 0` beside it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStats {
+    n: usize,
+    min: f64,
+    max: f64,
+    mean: f64,
+    variance: f64,
+    trace: f64,
+    negatives: usize,
+    #[serde(default)]
+    near_zero: Option<usize>,
+    zero_tol: f64,
+    #[serde(default)]
+    condition: Option<f64>,
+}
+
+impl From<StoredStats> for SpectrumStats {
+    fn from(s: StoredStats) -> SpectrumStats {
+        let condition = s.condition.filter(|c| c.is_finite());
+        // an older Lanczos record: `near_zero = 0` with `condition = inf` meant "not measured"
+        // (a dense spectrum with an infinite condition has every eigenvalue near zero)
+        let legacy_unmeasured =
+            s.near_zero == Some(0) && s.n > 0 && s.condition.is_some() && condition.is_none();
+        SpectrumStats {
+            n: s.n,
+            min: s.min,
+            max: s.max,
+            mean: s.mean,
+            variance: s.variance,
+            trace: s.trace,
+            negatives: s.negatives,
+            near_zero: if legacy_unmeasured { None } else { s.near_zero },
+            zero_tol: s.zero_tol,
+            condition,
+        }
+    }
 }
 
 impl SpectrumStats {
+    /// Statistics of an exactly known spectrum: counts at `n · ε · max|λ|`.
     pub fn from_eigenvalues(ev: &[f64]) -> SpectrumStats {
+        Self::with_noise_floor(ev, 0.0)
+    }
+
+    /// Statistics of a complete spectrum whose eigenvalues are known only to within
+    /// `noise_floor` (absolute): counts and condition at `zero_tol = max(n · ε · max|λ|,
+    /// noise_floor)`, the condition only when resolved (see [`RESOLVED_GAP`]).
+    pub fn with_noise_floor(ev: &[f64], noise_floor: f64) -> SpectrumStats {
         let n = ev.len();
         let nf = n.max(1) as f64;
         let min = ev.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -363,14 +437,17 @@ impl SpectrumStats {
         let mean = trace / nf;
         let variance = ev.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / nf;
         let amax = ev.iter().fold(0.0f64, |m, l| m.max(l.abs()));
-        let zero_tol = nf * f64::EPSILON * amax;
+        let zero_tol = (nf * f64::EPSILON * amax).max(noise_floor);
         let negatives = ev.iter().filter(|l| **l < -zero_tol).count();
         let near_zero = ev.iter().filter(|l| l.abs() <= zero_tol).count();
-        let smallest_nonzero = ev
+        let smallest_resolved = ev
             .iter()
             .map(|l| l.abs())
             .filter(|a| *a > zero_tol)
             .fold(f64::INFINITY, f64::min);
+        let condition = (smallest_resolved.is_finite()
+            && smallest_resolved > RESOLVED_GAP * zero_tol)
+            .then(|| amax / smallest_resolved);
         SpectrumStats {
             n,
             min,
@@ -379,13 +456,19 @@ impl SpectrumStats {
             variance,
             trace,
             negatives,
-            near_zero,
+            near_zero: Some(near_zero),
             zero_tol,
-            condition: if smallest_nonzero.is_finite() {
-                amax / smallest_nonzero
-            } else {
-                f64::INFINITY
-            },
+            condition,
+        }
+    }
+
+    /// The condition as `show` and the TUI print it: the number, `not resolved` (measured, but no
+    /// gap separates the resolved eigenvalues from the noise), or `not measured` (Lanczos).
+    pub fn condition_text(&self, num: impl Fn(f64) -> String) -> String {
+        match (self.condition, self.near_zero) {
+            (Some(c), _) => num(c),
+            (None, Some(_)) => "not resolved".into(),
+            (None, None) => "not measured".into(),
         }
     }
 }

@@ -223,14 +223,15 @@ pub fn spectrum(
             let (h, step, evals) =
                 dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, progress)?;
             diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
-            let mut s = dense_result(&h, cfg)?;
+            let mut s = dense_spectrum(&h, cfg)?;
             s.fd_step = step;
             s.gradient_evals = evals;
             if cfg.per_layer {
+                let floor = s.noise_floor.unwrap_or(0.0);
                 s.per_layer = opts
                     .layers
                     .iter()
-                    .map(|(name, r)| dense_block(&h, name, r.clone()))
+                    .map(|(name, r)| dense_block(&h, name, r.clone(), floor))
                     .collect::<Result<_, _>>()?;
             }
             s
@@ -332,10 +333,12 @@ fn dense_avoiding_kinks<L: LossGrad + Shared>(
     Ok((best, best_step, evals))
 }
 
-fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {
+/// The record's spectrum of a dense finite-difference Hessian: every eigenvalue, the noise
+/// floor from its asymmetry, and the counts and condition at that floor.
+pub fn dense_spectrum(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {
     let ev = h.eigenvalues()?;
-    let stats = SpectrumStats::from_eigenvalues(&ev);
-    let noise_floor = h.asymmetry * stats.max.abs().max(stats.min.abs());
+    let noise_floor = dense_noise_floor(h, &ev);
+    let stats = SpectrumStats::with_noise_floor(&ev, noise_floor);
     let all = "dense: every eigenvalue".to_string();
     Ok(Spectrum {
         method: SpectrumMethod::Dense,
@@ -362,10 +365,18 @@ fn dense_result(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, Curva
     })
 }
 
+/// `asymmetry · max|λ|`: the finite-difference error of the dense matrix in absolute terms.
+fn dense_noise_floor(h: &DenseHessian, ev: &[f64]) -> f64 {
+    h.asymmetry * ev.iter().fold(0.0f64, |m, l| m.max(l.abs()))
+}
+
+/// The spectrum of one diagonal block. Its counts are taken at the whole matrix's noise floor:
+/// the block's error is a block of the whole error `E`, and `‖E_block‖₂ ≤ ‖E‖₂`.
 fn dense_block(
     h: &DenseHessian,
     name: &str,
     r: std::ops::Range<usize>,
+    noise_floor: f64,
 ) -> Result<LayerSpectrum, CurvatureError> {
     let m = r.len();
     let block = DenseHessian {
@@ -381,11 +392,22 @@ fn dense_block(
         layer: name.to_string(),
         params: m,
         method: SpectrumMethod::Dense,
-        stats: SpectrumStats::from_eigenvalues(&ev),
+        stats: SpectrumStats::with_noise_floor(&ev, noise_floor),
         eigenvalues: ev,
         lanczos: None,
         hutchinson: None,
     })
+}
+
+/// The record's spectrum from Hessian-vector products alone: Lanczos extremes, Hutchinson
+/// moments and the SLQ density; no noise floor, `near_zero` and `condition` not measured.
+pub fn lanczos_spectrum<H: Hvp>(
+    hvp: &mut H,
+    cfg: &HessianConfig,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<Spectrum, CurvatureError> {
+    lanczos_result(hvp, cfg, seed, true, cancel)
 }
 
 /// Lanczos extremes, Hutchinson moments and (when `density`) the SLQ density.
@@ -430,10 +452,17 @@ fn lanczos_result<H: Hvp>(
         mean: hu.trace.value / n as f64,
         variance: hu.variance.value,
         trace: hu.trace.value,
-        negatives: lz.bottom.iter().filter(|r| r.value < -zero_tol).count(),
-        near_zero: 0,
+        // a true eigenvalue lies within its residual of each Ritz value: only those below
+        // minus their residual are certainly negative
+        negatives: lz
+            .bottom
+            .iter()
+            .filter(|r| r.value < -zero_tol.max(r.residual))
+            .count(),
+        // interior eigenvalues: extremes and moments cannot resolve them
+        near_zero: None,
         zero_tol,
-        condition: f64::INFINITY,
+        condition: None,
     };
     let dens = if density {
         let width = (max - min).abs().max(f64::MIN_POSITIVE);
@@ -476,7 +505,8 @@ fn lanczos_result<H: Hvp>(
                 hu.samples
             ),
             counts: format!(
-                "negatives: among the {} lowest Ritz values only (a lower bound); \
+                "negatives: among the {} lowest Ritz values only, those below minus their \
+                 residual (a lower bound; the finite-difference noise is not measured); \
                  near_zero and condition: not measured",
                 lz.bottom.len()
             ),

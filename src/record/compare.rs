@@ -3,7 +3,7 @@
 //! summed in another order. Running the replay is the experiment layer's.
 
 use super::diff::{self, Comparison};
-use super::{Record, Status};
+use super::{Record, Status, SCHEMA_VERSION};
 use crate::curvature::SpectrumMethod;
 
 /// Paths that legitimately differ between two runs of the same config: the clock, the
@@ -44,6 +44,40 @@ pub fn is_fd_noise(path: &str) -> bool {
     fd_noise_of(path).is_some()
 }
 
+/// Fields (by path suffix) whose meaning changed at a schema version: a stored record older
+/// than that version holds the old meaning, so a replay by this version does not compare
+/// them (nor `schema_version` itself) and lists them in `Comparison::changed_meaning`.
+/// Schema 2: near-zero, negative and condition counts at the finite-difference noise floor
+/// instead of at `n·eps·max|λ|` (docs/record-format.md).
+pub const CHANGED_MEANING: &[(u32, &str)] = &[
+    (2, "stats.zero_tol"),
+    (2, "stats.negatives"),
+    (2, "stats.near_zero"),
+    (2, "stats.condition"),
+    (2, "sources.counts"),
+];
+
+/// The [`CHANGED_MEANING`] paths on either side, for a stored record of `schema`.
+fn changed_since(schema: u32, values: [&toml::Value; 2]) -> Vec<String> {
+    let suffixes: Vec<&str> = CHANGED_MEANING
+        .iter()
+        .filter(|(v, _)| schema < *v)
+        .map(|(_, s)| *s)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for value in values.into_iter().filter(|_| !suffixes.is_empty()) {
+        for l in diff::leaves(value) {
+            let hit = suffixes
+                .iter()
+                .any(|s| l.path == *s || l.path.ends_with(&format!(".{s}")));
+            if hit && !out.contains(&l.path) {
+                out.push(l.path);
+            }
+        }
+    }
+    out
+}
+
 /// The device a record's `machine.device` names, without the note on how it was chosen
 /// (`cpu (auto: built without CUDA)` -> `cpu`, `cuda:0 (auto)` -> `cuda:0`).
 fn device_of(machine_device: &str) -> &str {
@@ -72,23 +106,32 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     let new_value = diff::to_value(new);
     let reordered = device_of(&stored.machine.device) != device_of(&new.machine.device)
         || stored.machine.threads != new.machine.threads;
-    let noise: Vec<String> = if reordered {
-        let leaves = diff::leaves(&stored_value);
+    // from both sides: a condition resolved in one summation order may not be in the other
+    let mut noise: Vec<String> = Vec::new();
+    for value in [&stored_value, &new_value]
+        .into_iter()
+        .filter(|_| reordered)
+    {
+        let leaves = diff::leaves(value);
         let dense: std::collections::HashSet<&str> = leaves
             .iter()
             .filter(|l| l.value.as_str() == Some(SpectrumMethod::Dense.name()))
             .filter_map(|l| l.path.strip_suffix(".method"))
             .collect();
-        leaves
-            .iter()
-            .filter(|l| fd_noise_of(&l.path).is_some_and(|s| dense.contains(s)))
-            .map(|l| l.path.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
+        for l in &leaves {
+            if fd_noise_of(&l.path).is_some_and(|s| dense.contains(s)) && !noise.contains(&l.path) {
+                noise.push(l.path.clone());
+            }
+        }
+    }
     skip.extend(noise.iter().map(String::as_str));
+    let changed = changed_since(stored.schema_version, [&stored_value, &new_value]);
+    skip.extend(changed.iter().map(String::as_str));
+    if stored.schema_version != SCHEMA_VERSION {
+        skip.push("schema_version");
+    }
     let mut c = diff::compare(&stored_value, &new_value, &skip, tolerance, partial);
     c.not_compared = noise;
+    c.changed_meaning = changed;
     c
 }

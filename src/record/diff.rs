@@ -114,6 +114,9 @@ pub struct Comparison {
     pub largest: Option<(String, f64)>,
     /// Paths left out on purpose (a replay on another device: the FD noise measures).
     pub not_compared: Vec<String>,
+    /// Paths left out because the stored record is of an older schema in which they meant
+    /// something else ([`super::compare::CHANGED_MEANING`]).
+    pub changed_meaning: Vec<String>,
 }
 
 /// Whether `path` is `prefix` or lies under it.

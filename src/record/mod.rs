@@ -21,7 +21,11 @@ pub mod diff;
 pub mod export;
 
 /// Bumped whenever a field changes meaning or a required field is added.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: spectrum counts and condition at the finite-difference noise floor (`stats.zero_tol`
+/// raised to it), `stats.condition` absent when not resolved, `stats.near_zero` absent when
+/// not measured (docs/record-format.md). Version-1 records load unchanged.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

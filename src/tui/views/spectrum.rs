@@ -47,8 +47,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
     // halves side by side
     let wide = area.width >= 90;
     let tall = !wide && area.height >= 20;
+    let lanczos = shown.spectrum_method() == Some(SpectrumMethod::Lanczos);
+    // wider only for a longer value ("not resolved")
+    let extra = [Variant::Residual, Variant::Plain]
+        .map(|v| value_width(shown.stats(v), !lanczos) - 8)
+        .iter()
+        .sum::<u16>();
     let [plots, stats_area] = if wide {
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(30)]).areas(area)
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(30 + extra)]).areas(area)
     } else if tall {
         Layout::vertical([Constraint::Min(0), Constraint::Length(10)]).areas(area)
     } else {
@@ -67,7 +73,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
         "counts"
     };
     // what was measured: every eigenvalue (dense) or the SLQ density's histogram
-    let lanczos = shown.spectrum_method() == Some(SpectrumMethod::Lanczos);
     let (source, note) = if lanczos {
         ("SLQ density", "  (Lanczos: moments by Hutchinson)")
     } else {
@@ -184,6 +189,14 @@ fn axis_line(
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// A value column's width: 8, or the condition's text when longer ("not resolved").
+fn value_width(s: Option<&SpectrumStats>, dense: bool) -> u16 {
+    let cond = s
+        .filter(|_| dense)
+        .map_or(0, |s| s.condition_text(fmt::num).len());
+    cond.max(8) as u16
+}
+
 fn stats_table(
     frame: &mut Frame,
     area: Rect,
@@ -237,13 +250,17 @@ fn stats_table(
         ),
         (
             "near 0",
-            counted(r, &|s| s.near_zero.to_string()),
-            counted(p, &|s| s.near_zero.to_string()),
+            counted(r, &|s| {
+                s.near_zero.map_or_else(super::dash, |c| c.to_string())
+            }),
+            counted(p, &|s| {
+                s.near_zero.map_or_else(super::dash, |c| c.to_string())
+            }),
         ),
         (
             "cond",
-            counted(r, &|s| fmt::num(s.condition)),
-            counted(p, &|s| fmt::num(s.condition)),
+            counted(r, &|s| s.condition_text(fmt::num)),
+            counted(p, &|s| s.condition_text(fmt::num)),
         ),
     ];
     let cell = |(name, a, b): &(&str, String, String)| {
@@ -258,14 +275,15 @@ fn stats_table(
         Cell::from(Span::styled("res", theme.residual())),
         Cell::from(Span::styled("plain", theme.plain())),
     ];
+    let (rw, pw) = (value_width(r, dense), value_width(p, dense));
     let (rows, header, widths): (Vec<Row>, Row, Vec<Constraint>) = if tall {
         (
             items.iter().map(|i| Row::new(cell(i))).collect(),
             Row::new(head),
             vec![
                 Constraint::Length(9),
-                Constraint::Length(8),
-                Constraint::Length(8),
+                Constraint::Length(rw),
+                Constraint::Length(pw),
             ],
         )
     } else {
@@ -284,8 +302,8 @@ fn stats_table(
         h.extend(head);
         let w = [
             Constraint::Length(9),
-            Constraint::Length(8),
-            Constraint::Length(8),
+            Constraint::Length(rw),
+            Constraint::Length(pw),
         ];
         let mut widths = w.to_vec();
         widths.push(Constraint::Length(1));
