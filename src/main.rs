@@ -87,9 +87,10 @@ enum Command {
         /// Machine-readable JSON.
         #[arg(long)]
         json: bool,
-        /// Significant digits of the numbers.
-        #[arg(long, value_name = "N", default_value_t = 5)]
-        precision: usize,
+        /// Significant digits of the numbers (1 to 17: an f64 holds no more).
+        #[arg(long, value_name = "N", default_value_t = 5,
+              value_parser = clap::value_parser!(u8).range(1..=17))]
+        precision: u8,
     },
     /// Print a saved record: summary table, or results as CSV or JSON.
     Show {
@@ -184,7 +185,7 @@ fn main() -> ExitCode {
             new: &new,
             all,
             json,
-            precision,
+            precision: usize::from(precision),
         }),
         Some(Command::Show { record, format }) => resprune::cli::show_as(&record, format),
         Some(Command::New { name, out, force }) => {

@@ -13,6 +13,9 @@ use crate::tomlpos;
 /// line. The message (`Display`) is made in [`fmt::Display`] below and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Refused before parsing (see `MAX_CONFIG_BYTES`).
+    #[error("{file}: is {bytes} bytes; a config is at most 1 MiB (a few hundred lines)")]
+    TooLarge { file: String, bytes: usize },
     #[error("cannot read config {path}: {source}")]
     Io {
         path: PathBuf,
@@ -46,7 +49,7 @@ impl ConfigError {
     /// The key path this error is about (`None` for an I/O error).
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::Io { .. } => None,
+            ConfigError::Io { .. } | ConfigError::TooLarge { .. } => None,
             ConfigError::Invalid { key, .. } => Some(key),
         }
     }
@@ -74,7 +77,25 @@ impl ConfigError {
     pub(crate) fn from_toml(e: &toml::de::Error, file: &str, src: &str) -> ConfigError {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         let (line, _) = tomlpos::line_col(src, offset);
-        let key = tomlpos::path_at(src, offset).unwrap_or_else(|| "(top level)".into());
+        let mut key = tomlpos::path_at(src, offset).unwrap_or_else(|| "(top level)".into());
+        let message = e.message().trim();
+        // a duplicate key's span is the key itself: name it, under its table
+        if message.starts_with("duplicate key") {
+            if let Some(dup) = e.span().and_then(|s| src.get(s)).map(str::trim) {
+                let dup = dup.trim_matches('"');
+                // the document does not parse, so its table comes from the last header above
+                let table = src[..offset.min(src.len())].lines().rev().find_map(|l| {
+                    let l = l.trim();
+                    l.strip_prefix('[')?
+                        .strip_suffix(']')
+                        .map(|t| t.trim_matches(['[', ']']).trim().to_string())
+                });
+                key = match table {
+                    Some(t) => format!("{t}.{dup}"),
+                    None => dup.to_string(),
+                };
+            }
+        }
         ConfigError::Invalid {
             file: Some(file.to_string()),
             line: Some(line),

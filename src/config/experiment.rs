@@ -139,6 +139,12 @@ impl Config {
     /// Parses and validates TOML text; `file` names it in errors, with the line of the key
     /// where the text writes it.
     pub fn parse(src: &str, file: &str) -> Result<Config, ConfigError> {
+        if src.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                file: file.to_string(),
+                bytes: src.len(),
+            });
+        }
         let cfg: Config = toml::from_str(src).map_err(|e| ConfigError::from_toml(&e, file, src))?;
         cfg.validate().map_err(|e| e.in_file(file, src))?;
         Ok(cfg)
@@ -148,6 +154,7 @@ impl Config {
     /// what is allowed (not yet located in a file: [`ConfigError::in_file`] does that).
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_name(&self.name)?;
+        validate_threads(self.threads)?;
         self.data.validate()?;
         self.model.validate()?;
         self.model.validate_input(self.data.encoding)?;
@@ -211,9 +218,46 @@ impl Config {
 }
 
 /// The name becomes a file name: not empty, letters, digits, '-', '_' and '.' only.
+/// Longest `name`: records are `<name>-<UTC stamp>[-N].toml` (and `.safetensors`), and a
+/// file name holds at most 255 bytes.
+pub const MAX_NAME: usize = 200;
+
+/// Most kernel threads per core a run may ask for: beyond it a run only slows, and a pool of
+/// hundreds of thousands of threads aborts the process when their stacks cannot be had.
+pub const MAX_THREADS_PER_CORE: usize = 64;
+
+/// Largest config file read: a config is a few hundred lines; megabytes of text are a
+/// mistake (or an attack on the parser), refused before parsing.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+fn validate_threads(threads: usize) -> Result<(), ConfigError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = MAX_THREADS_PER_CORE * cores;
+    if threads > most {
+        return bad(
+            "threads",
+            format!(
+                "is {threads}; this machine has {cores} cores, so at most {most} \
+                 ({MAX_THREADS_PER_CORE} per core); 0 = one per core"
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn validate_name(name: &str) -> Result<(), ConfigError> {
     if name.trim().is_empty() {
         return bad("name", "must not be empty");
+    }
+    if name.len() > MAX_NAME {
+        return bad(
+            "name",
+            format!(
+                "is {} bytes long; at most {MAX_NAME} (it becomes a file name, with a \
+                 timestamp added)",
+                name.len()
+            ),
+        );
     }
     if name
         .chars()

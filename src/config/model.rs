@@ -162,6 +162,13 @@ impl ModelConfig {
         if self.width == 0 {
             return bad("model.width", "is 0, must be at least 1");
         }
+        if self.depth == 0 {
+            return bad(
+                "model.depth",
+                "is 0, must be at least 1 (the number of blocks, each wrapped in the skip in \
+                 the residual model)",
+            );
+        }
         if !self.alpha.initial().is_finite() {
             return bad("model.alpha", "must be a finite number or \"learned\"");
         }

@@ -26,6 +26,7 @@ use crate::train::{EpochStats, TrainError};
 pub use device::open_device;
 pub use member::{initial_theta, model_spec, model_summary, Member, Role};
 pub use replay::{replay, Replay, ReplayError, ReplayOptions};
+pub use stages::memory_estimate;
 use stages::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +324,7 @@ fn run_seed(
     let split = timed(&mut timings.data_s, || data::load(&cfg.data, seed))?;
     stages::check_data(cfg, &split)?;
     let spec = model_spec(cfg, &split.summary);
+    stages::check_memory(cfg, &spec, &split)?;
     let model = model_summary(&spec);
     let mut members = member::members(cfg, &spec, seed, backend, &split.eval);
     events(RunEvent::Started {

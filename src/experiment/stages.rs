@@ -9,7 +9,7 @@ use super::{ExperimentError, RunEvent, Stage, Stop};
 use crate::config::{Config, HessianConfig, HessianMethod, PruneMethod, TrainConfig};
 use crate::curvature::{self, BatchLoss, CurvatureError, FdHvp};
 use crate::data::{Dataset, Split};
-use crate::model::Variant;
+use crate::model::{ModelSpec, Variant};
 use crate::prune;
 use crate::train;
 
@@ -53,6 +53,73 @@ pub fn check_data(cfg: &Config, split: &Split) -> Result<(), ExperimentError> {
                 split.train.len()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Bytes of memory the run would need at its peak, estimated from the shapes alone (in
+/// `f64`, so an absurd width cannot overflow): per member `theta` and ~10 vectors of its size
+/// (gradient, optimiser moments, pruned copies), a byte per parameter per pruning mask; the
+/// dense Hessian (`n²`, three copies for symmetrising and the eigen-solve) or the Lanczos
+/// basis; and the activations of the largest batch (the full training split is evaluated in
+/// one pass), with the tape's copy. A lower bound within a small factor: enough to refuse a
+/// run that cannot fit before it allocates.
+pub fn memory_estimate(cfg: &Config, spec: &ModelSpec, split: &Split) -> f64 {
+    let (w, d) = (spec.width as f64, spec.depth as f64);
+    let (inputs, classes) = (spec.inputs as f64, spec.classes as f64);
+    let rows = split.train.len().max(split.eval.len()) as f64;
+    let (params, activations) = match &spec.transformer {
+        None => (
+            inputs * w + d * (w * w + w) + w + w * classes + classes + d,
+            rows * (inputs + w * (d + 1.0) * 2.0 + classes),
+        ),
+        Some(t) => {
+            let (l, ff, h) = (t.max_len as f64, t.ff as f64, t.heads as f64);
+            let block = 4.0 * (w * w + w) + 2.0 * w * ff + ff + w + 4.0 * w;
+            (
+                t.vocab as f64 * w + l * w + d * block + 2.0 * w + w * classes + classes,
+                rows * l * d * (6.0 * w + ff + h * l),
+            )
+        }
+    };
+    let members = (2 + cfg.model.alpha_sweep.len()) as f64;
+    let masks = (cfg.prune.ratios.len() * cfg.prune.methods.len()) as f64;
+    let per_member = params * (11.0 * 8.0 + masks);
+    let hessian =
+        match curvature::choose_method(&cfg.hessian, params.min(usize::MAX as f64) as usize) {
+            Ok(HessianMethod::Dense) => 3.0 * params * params * 8.0,
+            _ => (cfg.hessian.lanczos_steps + 2) as f64 * params * 8.0,
+        };
+    members * per_member + hessian + 2.0 * activations * 8.0
+}
+
+/// Memory the machine can give now (`MemAvailable`), when it says.
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses a model whose parameters, Hessian or activations would not fit in memory, before
+/// anything is allocated: a clear error instead of an allocator abort or an OOM kill.
+pub fn check_memory(cfg: &Config, spec: &ModelSpec, split: &Split) -> Result<(), ExperimentError> {
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    let need = memory_estimate(cfg, spec, split);
+    if need > available {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(ExperimentError::Config(format!(
+            "model.width = {} x model.depth = {} on {} inputs would need about {:.3e} GiB \
+             (parameters, their Hessian or Lanczos basis, and activations), and this machine \
+             has {:.3e} GiB available; lower model.width, model.depth or hessian.dense_limit",
+            spec.width,
+            spec.depth,
+            spec.inputs,
+            gib(need),
+            gib(available)
+        )));
     }
     Ok(())
 }
