@@ -153,6 +153,10 @@ fn located(e: &RecordError) -> bool {
     match e {
         RecordError::Parse { line, .. } => *line >= 1 && s.starts_with("r.toml:"),
         RecordError::NewerSchema { .. } => s.starts_with("r.toml:"),
+        // parses, but does not hold together: the path of what is wrong
+        RecordError::Inconsistent { problems, .. } => {
+            s.starts_with("r.toml:") && !problems.is_empty() && s.contains('`')
+        }
         _ => false,
     }
 }
@@ -230,4 +234,64 @@ fn every_line_cut_of_a_record_is_an_error_with_a_line() {
     }
     assert!(n > 100, "{n} cuts failed");
     assert!(record::parse(text, "r.toml").is_ok());
+}
+
+/// One way a sound record can be made unsound, by what a hand edit or a cut might do.
+fn spoil(r: &mut record::Record, how: usize, at: usize) -> &'static str {
+    let rows = r.residual.pruning.len();
+    let i = at % rows;
+    match how % 8 {
+        0 => {
+            r.residual.spectrum.as_mut().unwrap().eigenvalues.pop();
+            "eigenvalues"
+        }
+        1 => {
+            let row = &mut r.plain.pruning[i];
+            row.pruned = row.eligible + 1 + at % 5;
+            "pruned"
+        }
+        2 => {
+            r.residual.pruning[i].ratio = [0.0, 1.0, 1.5, -0.1, f64::NAN][at % 5];
+            "ratio"
+        }
+        3 => {
+            r.plain.pruning.remove(i);
+            "pruning"
+        }
+        4 => {
+            r.plain.pruning[i].ratio += 0.001;
+            "pruning"
+        }
+        5 => {
+            r.plain.spectrum = None;
+            "spectrum"
+        }
+        6 => {
+            r.residual.history.clear();
+            "history"
+        }
+        _ => {
+            r.residual.pruning[i].layers[0].pruned += 1;
+            "layers"
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Any record spoiled into one that does not hold together is reported as such, with the
+    /// path of what is wrong; never loaded as if it were fine.
+    #[test]
+    fn spoiled_records_are_reported_inconsistent(how in 0usize..8, at in 0usize..1000) {
+        let mut r = record::parse(record_text(), "r.toml").unwrap();
+        let field = spoil(&mut r, how, at);
+        let text = r.to_toml().unwrap();
+        match record::parse(&text, "r.toml") {
+            Err(RecordError::Inconsistent { problems, .. }) => {
+                prop_assert!(problems.iter().any(|p| p.path.contains(field)), "{field}: {problems:?}");
+            }
+            other => prop_assert!(false, "{field}: {other:?}"),
+        }
+    }
 }

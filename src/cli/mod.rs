@@ -543,6 +543,12 @@ pub fn new(name: &str, out: Option<&Path>, force: bool) -> Result<PathBuf> {
 /// `resprune-tui list [DIR]`: records, newest first.
 pub fn list(dir: Option<&Path>) -> Result<()> {
     let dir = record::default_dir(dir);
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a folder; pass the folder that holds the records (or none for the default)",
+            dir.display()
+        );
+    }
     let records = record::list(&dir);
     if records.is_empty() {
         println!("no records in {}", dir.display());

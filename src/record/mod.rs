@@ -15,6 +15,7 @@ use crate::stats::{Claim, MeanSd};
 use crate::tomlpos;
 use crate::train::EpochStats;
 
+pub mod check;
 pub mod checkpoint;
 pub mod compare;
 pub mod diff;
@@ -336,6 +337,17 @@ pub enum RecordError {
     NewerSchema { path: String, found: u64 },
     #[error("cannot serialise the record: {0}")]
     Serialize(String),
+    #[error(
+        "{path}: the record parses but does not hold together ({}); was it edited or cut \
+         short? Run it again to get a sound one",
+        problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    Inconsistent {
+        path: String,
+        problems: Vec<check::Inconsistency>,
+    },
+    #[error("{path}: {why}")]
+    Unreadable { path: String, why: String },
 }
 
 /// Reads a record, checking the schema version first.
@@ -358,7 +370,7 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
             }
         }
     }
-    toml::from_str(src).map_err(|e| {
+    let record: Record = toml::from_str(src).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         // a missing field is reported at its table: name the field under that table's path
@@ -384,7 +396,15 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
             key,
             message,
         }
-    })
+    })?;
+    let problems = check::check(&record);
+    if !problems.is_empty() {
+        return Err(RecordError::Inconsistent {
+            path: path.into(),
+            problems,
+        });
+    }
+    Ok(record)
 }
 
 /// The temporary file [`write_atomic`] writes `path` through: hidden, in the same folder,
@@ -604,12 +624,30 @@ pub fn list(dir: &Path) -> Vec<(PathBuf, Result<Record, RecordError>)> {
                     .is_some_and(|n| n.starts_with('.'))
         })
         .filter_map(|p| {
+            let shown = p.display().to_string();
+            let unreadable = |why: &str| RecordError::Unreadable {
+                path: shown.clone(),
+                why: why.into(),
+            };
+            let bytes = match std::fs::read(&p) {
+                Ok(b) => b,
+                Err(e) => return Some((p.clone(), Err(unreadable(&e.to_string())))),
+            };
+            if bytes.is_empty() {
+                // a claimed name whose run was stopped before it saved
+                return Some((
+                    p,
+                    Err(unreadable("empty: a run was stopped while saving it")),
+                ));
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                return Some((p, Err(unreadable("not UTF-8 text: not a record or config"))));
+            };
             // configs live beside records; only files with a schema_version are records
-            let text = std::fs::read_to_string(&p).ok()?;
             if !text.contains("schema_version") {
                 return None;
             }
-            let r = parse(&text, &p.display().to_string());
+            let r = parse(&text, &shown);
             Some((p, r))
         })
         .collect();
