@@ -12,8 +12,21 @@ fn num(x: f64) -> String {
     format_number(x, NumberStyle::COLUMN)
 }
 
+/// The summary `run` and `show` print: what ran, the training and spectrum table, the
+/// pruning table, the alpha sweep, the spread over seeds and the verdicts.
 pub fn render(r: &Record) -> String {
     let mut s = String::new();
+    header(&mut s, r);
+    measures(&mut s, r);
+    pruning(&mut s, r);
+    alpha_sweep(&mut s, r);
+    replicates(&mut s, r);
+    verdicts(&mut s, r);
+    s
+}
+
+/// What ran: the model, the data, the status.
+fn header(s: &mut String, r: &Record) {
     let c = &r.config;
     let _ = writeln!(
         s,
@@ -87,6 +100,10 @@ pub fn render(r: &Record) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(s, "stopped: {e}");
     }
+}
+
+/// Training and spectrum, residual beside plain, and kink warnings.
+fn measures(s: &mut String, r: &Record) {
     let _ = writeln!(s, "\n{:<26}{:>12}{:>12}", "", "residual", "plain");
     let row = |s: &mut String, label: &str, f: &dyn Fn(Variant) -> Option<String>| {
         let _ = writeln!(
@@ -98,14 +115,12 @@ pub fn render(r: &Record) -> String {
         );
     };
     let last = |v: Variant| r.variant(v).history.last().copied();
-    row(&mut s, "train loss", &|v| {
-        last(v).map(|h| num(h.train_loss))
-    });
-    row(&mut s, "train accuracy", &|v| {
+    row(s, "train loss", &|v| last(v).map(|h| num(h.train_loss)));
+    row(s, "train accuracy", &|v| {
         last(v).map(|h| num(h.train_accuracy))
     });
-    row(&mut s, "eval loss", &|v| last(v).map(|h| num(h.eval_loss)));
-    row(&mut s, "eval accuracy", &|v| {
+    row(s, "eval loss", &|v| last(v).map(|h| num(h.eval_loss)));
+    row(s, "eval accuracy", &|v| {
         last(v).map(|h| num(h.eval_accuracy))
     });
     let sp = |v: Variant| r.variant(v).spectrum.as_ref();
@@ -116,29 +131,27 @@ pub fn render(r: &Record) -> String {
             x.method, x.samples, x.params
         );
     }
-    row(&mut s, "  lambda min", &|v| sp(v).map(|x| num(x.stats.min)));
-    row(&mut s, "  lambda max", &|v| sp(v).map(|x| num(x.stats.max)));
-    row(&mut s, "  mean", &|v| sp(v).map(|x| num(x.stats.mean)));
-    row(&mut s, "  variance", &|v| {
-        sp(v).map(|x| num(x.stats.variance))
-    });
-    row(&mut s, "  trace", &|v| sp(v).map(|x| num(x.stats.trace)));
-    row(&mut s, "  negative (beyond tol)", &|v| {
+    row(s, "  lambda min", &|v| sp(v).map(|x| num(x.stats.min)));
+    row(s, "  lambda max", &|v| sp(v).map(|x| num(x.stats.max)));
+    row(s, "  mean", &|v| sp(v).map(|x| num(x.stats.mean)));
+    row(s, "  variance", &|v| sp(v).map(|x| num(x.stats.variance)));
+    row(s, "  trace", &|v| sp(v).map(|x| num(x.stats.trace)));
+    row(s, "  negative (beyond tol)", &|v| {
         sp(v).map(|x| x.stats.negatives.to_string())
     });
-    row(&mut s, "  negative (beyond FD noise)", &|v| {
+    row(s, "  negative (beyond FD noise)", &|v| {
         sp(v).and_then(|x| x.negatives_beyond_noise.map(|c| c.to_string()))
     });
-    row(&mut s, "  FD noise floor", &|v| {
+    row(s, "  FD noise floor", &|v| {
         sp(v).and_then(|x| x.noise_floor.map(num))
     });
-    row(&mut s, "  near zero", &|v| {
+    row(s, "  near zero", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)
             .and_then(|x| x.stats.near_zero.map(|c| c.to_string()))
     });
     // Lanczos measures neither (see `sources.counts` in the record)
-    row(&mut s, "  condition", &|v| {
+    row(s, "  condition", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)
             .map(|x| x.stats.condition_text(num))
@@ -165,6 +178,11 @@ pub fn render(r: &Record) -> String {
             }
         }
     }
+}
+
+/// The pruning table, residual beside plain, row by row (the record check makes sure both hold the same rows in the same order).
+fn pruning(s: &mut String, r: &Record) {
+    let c = &r.config;
     if !r.residual.pruning.is_empty() || !r.plain.pruning.is_empty() {
         let p = &c.prune;
         let _ = writeln!(
@@ -242,6 +260,10 @@ pub fn render(r: &Record) -> String {
             );
         }
     }
+}
+
+/// The residual model at each alpha of the sweep.
+fn alpha_sweep(s: &mut String, r: &Record) {
     if !r.alpha_sweep.is_empty() {
         let _ = writeln!(
             s,
@@ -269,10 +291,14 @@ pub fn render(r: &Record) -> String {
             );
         };
         for p in &r.alpha_sweep {
-            line(&mut s, format!("{}", p.alpha), &p.residual);
+            line(s, format!("{}", p.alpha), &p.residual);
         }
-        line(&mut s, "plain".into(), &r.plain);
+        line(s, "plain".into(), &r.plain);
     }
+}
+
+/// Mean ± sd over the seeds.
+fn replicates(s: &mut String, r: &Record) {
     if let Some(sum) = &r.summary {
         let _ = writeln!(
             s,
@@ -286,53 +312,47 @@ pub fn render(r: &Record) -> String {
                 let _ = writeln!(s, "{:<36}{:>22}{:>22}", label, a.to_string(), b.to_string());
             };
         both(
-            &mut s,
+            s,
             "eval loss",
             &sum.residual.eval_loss,
             &sum.plain.eval_loss,
         );
         both(
-            &mut s,
+            s,
             "eval accuracy",
             &sum.residual.eval_accuracy,
             &sum.plain.eval_accuracy,
         );
         both(
-            &mut s,
+            s,
             "lambda max",
             &sum.residual.lambda_max,
             &sum.plain.lambda_max,
         );
         both(
-            &mut s,
+            s,
             "lambda min",
             &sum.residual.lambda_min,
             &sum.plain.lambda_min,
         );
-        both(
-            &mut s,
-            "variance",
-            &sum.residual.variance,
-            &sum.plain.variance,
-        );
-        both(&mut s, "trace", &sum.residual.trace, &sum.plain.trace);
+        both(s, "variance", &sum.residual.variance, &sum.plain.variance);
+        both(s, "trace", &sum.residual.trace, &sum.plain.trace);
         for (a, b) in sum.residual.pruning.iter().zip(&sum.plain.pruning) {
             both(
-                &mut s,
+                s,
                 &format!("S {} {}", a.method, a.ratio),
                 &a.sensitivity,
                 &b.sensitivity,
             );
             if let (Some(fa), Some(fb)) = (&a.finetuned_sensitivity, &b.finetuned_sensitivity) {
-                both(
-                    &mut s,
-                    &format!("S {} {} fine-tuned", a.method, a.ratio),
-                    fa,
-                    fb,
-                );
+                both(s, &format!("S {} {} fine-tuned", a.method, a.ratio), fa, fb);
             }
         }
     }
+}
+
+/// The article's claims judged over the seeds.
+fn verdicts(s: &mut String, r: &Record) {
     if !r.verdicts.is_empty() {
         let _ = writeln!(
             s,
@@ -355,5 +375,4 @@ pub fn render(r: &Record) -> String {
             );
         }
     }
-    s
 }
