@@ -176,11 +176,12 @@ pub fn in_pool<T: Send>(
 /// Runs the whole experiment, once per seed. A cancelled run returns a record with
 /// `status = interrupted` holding every stage that finished.
 pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record, ExperimentError> {
-    run_with_weights(cfg, sink, cancel).map(|(record, _)| record)
+    run_record_on_threads(cfg, cfg.threads, sink, cancel)
 }
 
 /// [`run`], also returning what a checkpoint holds when the first seed completed: that
-/// seed's initial and trained weights and masks, and the data they were computed on. Runs on `cfg.threads` kernel threads.
+/// seed's initial and trained weights and masks, and the data they were computed on. Runs on
+/// `cfg.threads` kernel threads.
 pub fn run_with_weights(
     cfg: &Config,
     sink: &dyn Sink,
@@ -189,8 +190,7 @@ pub fn run_with_weights(
     run_on_threads(cfg, cfg.threads, sink, cancel)
 }
 
-/// [`run_with_weights`] on `threads` kernel threads whatever `cfg.threads` says (a replay
-/// runs on the stored run's count).
+/// [`run_with_weights`] on `threads` kernel threads whatever `cfg.threads` says.
 pub fn run_on_threads(
     cfg: &Config,
     threads: usize,
@@ -198,7 +198,20 @@ pub fn run_on_threads(
     cancel: &AtomicBool,
 ) -> Result<(Record, Option<CheckpointContents>), ExperimentError> {
     cfg.validate().map_err(ExperimentError::Invalid)?;
-    in_pool(threads, || run_seeds(cfg, sink, cancel))?
+    in_pool(threads, || run_seeds(cfg, true, sink, cancel))?
+}
+
+/// [`run`] on `threads` kernel threads whatever `cfg.threads` says (a replay runs on the
+/// stored run's count); keeps no checkpoint contents, so the first seed's data is freed as
+/// soon as it is done.
+pub fn run_record_on_threads(
+    cfg: &Config,
+    threads: usize,
+    sink: &dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<Record, ExperimentError> {
+    cfg.validate().map_err(ExperimentError::Invalid)?;
+    in_pool(threads, || run_seeds(cfg, false, sink, cancel))?.map(|(record, _)| record)
 }
 
 /// What one seed produced.
@@ -215,6 +228,7 @@ struct SeedOutcome {
 
 fn run_seeds(
     cfg: &Config,
+    export: bool,
     sink: &dyn Sink,
     cancel: &AtomicBool,
 ) -> Result<(Record, Option<CheckpointContents>), ExperimentError> {
@@ -237,7 +251,7 @@ fn run_seeds(
                 seed,
             });
         }
-        let out = run_seed(cfg, seed, i == 0, &backend, &events, cancel)?;
+        let out = run_seed(cfg, seed, export && i == 0, &backend, &events, cancel)?;
         let stop = out.interrupted;
         outcomes.push(out);
         if stop {
@@ -334,12 +348,6 @@ fn run_seed(
     let spec = model_spec(cfg, &split.summary);
     let model = model_summary(&spec);
     let mut members = member::members(cfg, &spec, seed, backend, &split.eval);
-    let export = export.then(|| {
-        (
-            stages::checkpoint_data(cfg, seed, &split),
-            initial_theta(seed, &spec),
-        )
-    });
     events(RunEvent::Started {
         name: cfg.name.clone(),
         params: model.params,
@@ -359,10 +367,18 @@ fn run_seed(
         Err(Stop::Cancelled) => true,
         Err(Stop::Failed(e)) => return Err(e),
     };
+    let data = split.summary.clone();
+    // the split is done with: moved, not copied, into what a checkpoint stores
+    let export = export.then(|| {
+        (
+            stages::checkpoint_data(cfg, seed, split),
+            initial_theta(seed, &spec),
+        )
+    });
     Ok(SeedOutcome {
         seed,
         model,
-        data: split.summary,
+        data,
         members,
         export,
         timings,

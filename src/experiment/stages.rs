@@ -122,25 +122,30 @@ pub fn hessian_batch(cfg: &Config, split: &Split) -> Dataset {
     split.train.head(cfg.hessian.samples)
 }
 
-/// The data a checkpoint stores: the splits, the Hessian batch and the batch order of every
-/// epoch of training and fine-tuning, as this seed's stages use them.
-pub fn checkpoint_data(cfg: &Config, seed: u64, split: &Split) -> CheckpointData {
-    let examples = |d: &Dataset| Examples {
-        x: d.x.clone(),
-        y: d.y.clone(),
+/// The data a checkpoint stores: the splits (moved in), the Hessian batch and the batch
+/// order of every epoch of training and fine-tuning, as this seed's stages used them.
+pub fn checkpoint_data(cfg: &Config, seed: u64, split: Split) -> CheckpointData {
+    let examples = |d: Dataset| Examples {
         features: d.features,
+        x: d.x,
+        y: d.y,
     };
     let epochs = cfg.train.epochs.max(cfg.prune.finetune_epochs);
-    let p = split.provenance.as_ref();
+    let hessian = examples(hessian_batch(cfg, &split));
+    let order = train::epoch_orders(split.train.len(), seed, cfg.train.shuffle, epochs);
+    let (source_index, standardize) = match split.provenance {
+        Some(p) => (Some((p.train_index, p.eval_index)), p.standardize),
+        None => (None, None),
+    };
     CheckpointData {
-        train: examples(&split.train),
-        eval: examples(&split.eval),
-        hessian: examples(&hessian_batch(cfg, split)),
-        order: train::epoch_orders(split.train.len(), seed, cfg.train.shuffle, epochs),
+        train: examples(split.train),
+        eval: examples(split.eval),
+        hessian,
+        order,
         batch_size: cfg.train.batch_size,
         seed,
-        source_index: p.map(|p| (p.train_index.clone(), p.eval_index.clone())),
-        standardize: p.and_then(|p| p.standardize.clone()),
+        source_index,
+        standardize,
     }
 }
 
