@@ -461,8 +461,8 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
     let back = checkpoint::load(&path).unwrap();
     assert_eq!(back.metadata["format"], checkpoint::FORMAT);
     for (k, v) in Variant::BOTH.into_iter().enumerate() {
-        assert_eq!(weights[k].variant, v);
-        let theta = &weights[k].theta;
+        assert_eq!(weights.models[k].variant, v);
+        let theta = &weights.models[k].theta;
         assert_eq!(back.theta(v).unwrap(), *theta, "{v} theta");
         // PyTorch's nn.Linear: weight [out, in]
         let stem = &back.tensors[&format!("{v}.stem.weight")];
@@ -485,7 +485,8 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
                 let want = if keep[i] { theta[i] } else { 0.0 };
                 assert_eq!(pruned[i], want);
             }
-            let mask = &back.tensors[&format!("{v}.mask.magnitude_{}.stem.weight", row.ratio)];
+            let key = checkpoint::row_key(resprune::config::PruneMethod::Magnitude, row.ratio);
+            let mask = &back.tensors[&format!("{v}.mask.{key}.stem.weight")];
             assert_eq!(mask.dtype, "U8");
         }
     }
@@ -504,8 +505,9 @@ fn run_save_weights_writes_a_checkpoint_and_an_edited_one_is_refused() {
     assert_eq!(file, checkpoint::path_for(&path));
     let w = checkpoint::load(&path).unwrap();
     assert_eq!(w.theta(Variant::Plain).unwrap().len(), rec.model.params);
-    // 2 models x (6 trained + 2 ratios x 12 pruned/mask) tensors
-    assert_eq!(w.tensors.len(), 2 * (6 + 2 * 12));
+    // 2 models x (6 trained + 6 initial + 2 ratios x 12 pruned/mask) tensors, and the data:
+    // x and y of train, eval and the Hessian batch, the batch order, 2 source indices
+    assert_eq!(w.tensors.len(), 2 * (12 + 2 * 12) + 9);
 
     // one byte of one weight changed: refused, naming both hashes
     let mut bytes = std::fs::read(&file).unwrap();

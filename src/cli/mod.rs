@@ -139,7 +139,11 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         }
         true
     };
-    let result = experiment::run_with_weights(&cfg, &sink, &cancel);
+    let result = if args.save_weights {
+        experiment::run_with_weights(&cfg, &sink, &cancel)
+    } else {
+        experiment::run(&cfg, &sink, &cancel).map(|r| (r, None))
+    };
     bar.finish_and_clear();
     let (mut rec, weights) = result?;
     let weights = weights.filter(|_| args.save_weights);

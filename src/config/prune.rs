@@ -133,6 +133,21 @@ impl PruneConfig {
                 );
             }
         }
+        // checkpoint tensor names carry the ratio to 6 decimals (record::checkpoint::row_key)
+        for (i, a) in self.ratios.iter().enumerate() {
+            if let Some(j) = (0..i).find(|&j| format!("{:.6}", self.ratios[j]) == format!("{a:.6}"))
+            {
+                return bad(
+                    "prune.ratios",
+                    format!(
+                        "entries {j} and {i} ({} and {a}) are the same to 6 decimals; make them \
+                         differ by at least 1e-6 (checkpoints name a row by its ratio to 6 \
+                         decimals)",
+                        self.ratios[j]
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -214,6 +229,23 @@ mod tests {
             e.to_string(),
             "`prune.ratios` entry 1 is -0.2, every ratio must be in (0, 1)"
         );
+    }
+
+    #[test]
+    fn ratios_the_same_to_six_decimals_are_refused() {
+        let e = PruneConfig {
+            ratios: vec![0.1, 0.3, 0.3000001],
+            ..PruneConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("entries 1 and 2 (0.3 and 0.3000001)"), "{e}");
+        let ok = PruneConfig {
+            ratios: vec![0.3, 0.300001],
+            ..PruneConfig::default()
+        };
+        assert!(ok.validate().is_ok());
     }
 
     #[test]

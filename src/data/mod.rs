@@ -130,6 +130,22 @@ pub struct Split {
     pub eval: Dataset,
     pub eval_is_train: bool,
     pub summary: DataSummary,
+    /// Where the rows came from (not for `imdb`, whose splits are its folders).
+    pub provenance: Option<Provenance>,
+}
+
+/// Which rows of the source each split holds, and how tables were standardised, so a split
+/// can be rebuilt from the source file without this crate's random streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// Source row (file order, header excluded; generation order for generated data) of
+    /// each training example, in split order.
+    pub train_index: Vec<usize>,
+    /// The same for the evaluation split (the training rows when `eval_is_train`).
+    pub eval_index: Vec<usize>,
+    /// `data.standardize` on a table: per column the training split's mean and population
+    /// sd (divided by n; 1 where it is 0); both splits hold `(x − mean) / sd`.
+    pub standardize: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Loads the configured source and splits it with `seed`.
@@ -536,8 +552,8 @@ fn split(all: Dataset, cfg: &DataConfig, seed: u64) -> Result<Split, DataError> 
     } else {
         all.select(&eval_idx)
     };
-    if standardize {
-        let (mean, sd) = column_stats(&train);
+    let stats = standardize.then(|| column_stats(&train));
+    if let Some((mean, sd)) = &stats {
         for ds in [&mut train, &mut eval] {
             for i in 0..ds.len() {
                 for j in 0..ds.features {
@@ -547,7 +563,17 @@ fn split(all: Dataset, cfg: &DataConfig, seed: u64) -> Result<Split, DataError> 
             }
         }
     }
-    finish(cfg, train, eval, eval_is_train)
+    let mut split = finish(cfg, train, eval, eval_is_train)?;
+    split.provenance = Some(Provenance {
+        eval_index: if eval_is_train {
+            train_idx.clone()
+        } else {
+            eval_idx
+        },
+        train_index: train_idx,
+        standardize: stats,
+    });
+    Ok(split)
 }
 
 fn finish(
@@ -580,6 +606,7 @@ fn finish(
         eval,
         eval_is_train,
         summary,
+        provenance: None,
     })
 }
 

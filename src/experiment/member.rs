@@ -143,14 +143,16 @@ pub fn into_results(members: Vec<Member>) -> Results {
     out
 }
 
-/// What a checkpoint stores for the pair: trained `theta` and every row's mask.
-pub fn weights(members: &[Member]) -> Vec<VariantWeights> {
+/// What a checkpoint stores for the pair: initial and trained `theta` and every row's mask;
+/// `theta0` is the shared [`initial_theta`] they started from.
+pub fn weights(members: &[Member], theta0: &[f64]) -> Vec<VariantWeights> {
     members
         .iter()
         .filter(|m| m.is_live())
         .map(|m| VariantWeights {
             variant: m.variant(),
             theta: m.theta.clone(),
+            theta0: m.net.spec().theta_for(m.variant(), theta0),
             pruned: m
                 .pruned
                 .iter()
@@ -188,7 +190,8 @@ pub fn model_summary(spec: &ModelSpec) -> ModelSummary {
     let t = spec.transformer.as_ref();
     ModelSummary {
         kind: ModelKind::of(spec),
-        params: layout.len,
+        // the residual model's count: with learned scales, `depth` more than `layers` hold
+        params: spec.layout_for(Variant::Residual).len,
         inputs: spec.inputs,
         width: spec.width,
         depth: spec.depth,

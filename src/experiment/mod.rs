@@ -17,7 +17,7 @@ use crate::curvature::{self, SpectrumStats};
 use crate::data::{self, DataSummary};
 use crate::model::{Backend, Variant};
 use crate::prune::{Finetuned, PruneError, PruneRow};
-use crate::record::checkpoint::VariantWeights;
+use crate::record::checkpoint::{CheckpointContents, CheckpointData};
 use crate::record::{Machine, ModelSummary, Record, Replicate, Status, Timings, SCHEMA_VERSION};
 use crate::report;
 pub use crate::stop::Stop;
@@ -177,29 +177,42 @@ pub fn in_pool<T: Send>(
 /// Runs the whole experiment, once per seed. A cancelled run returns a record with
 /// `status = interrupted` holding every stage that finished.
 pub fn run(cfg: &Config, sink: &dyn Sink, cancel: &AtomicBool) -> Result<Record, ExperimentError> {
-    run_with_weights(cfg, sink, cancel).map(|(record, _)| record)
+    run_record_on_threads(cfg, cfg.threads, sink, cancel)
 }
 
-/// [`run`], also returning the first seed's trained weights and masks (for a checkpoint)
-/// when that seed completed. Runs on `cfg.threads` kernel threads.
+/// [`run`], also returning what a checkpoint holds when the first seed completed: that
+/// seed's initial and trained weights and masks, and the data they were computed on. Runs on
+/// `cfg.threads` kernel threads.
 pub fn run_with_weights(
     cfg: &Config,
     sink: &dyn Sink,
     cancel: &AtomicBool,
-) -> Result<(Record, Option<Vec<VariantWeights>>), ExperimentError> {
+) -> Result<(Record, Option<CheckpointContents>), ExperimentError> {
     run_on_threads(cfg, cfg.threads, sink, cancel)
 }
 
-/// [`run_with_weights`] on `threads` kernel threads whatever `cfg.threads` says (a replay
-/// runs on the stored run's count).
+/// [`run_with_weights`] on `threads` kernel threads whatever `cfg.threads` says.
 pub fn run_on_threads(
     cfg: &Config,
     threads: usize,
     sink: &dyn Sink,
     cancel: &AtomicBool,
-) -> Result<(Record, Option<Vec<VariantWeights>>), ExperimentError> {
+) -> Result<(Record, Option<CheckpointContents>), ExperimentError> {
     cfg.validate().map_err(ExperimentError::Invalid)?;
-    in_pool(threads, || run_seeds(cfg, sink, cancel))?
+    in_pool(threads, || run_seeds(cfg, true, sink, cancel))?
+}
+
+/// [`run`] on `threads` kernel threads whatever `cfg.threads` says (a replay runs on the
+/// stored run's count); keeps no checkpoint contents, so the first seed's data is freed as
+/// soon as it is done.
+pub fn run_record_on_threads(
+    cfg: &Config,
+    threads: usize,
+    sink: &dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<Record, ExperimentError> {
+    cfg.validate().map_err(ExperimentError::Invalid)?;
+    in_pool(threads, || run_seeds(cfg, false, sink, cancel))?.map(|(record, _)| record)
 }
 
 /// What one seed produced.
@@ -208,15 +221,18 @@ struct SeedOutcome {
     model: ModelSummary,
     data: DataSummary,
     members: Vec<Member>,
+    /// First seed only: the data a checkpoint stores, and the shared initial `theta`.
+    export: Option<(CheckpointData, Vec<f64>)>,
     timings: Timings,
     interrupted: bool,
 }
 
 fn run_seeds(
     cfg: &Config,
+    export: bool,
     sink: &dyn Sink,
     cancel: &AtomicBool,
-) -> Result<(Record, Option<Vec<VariantWeights>>), ExperimentError> {
+) -> Result<(Record, Option<CheckpointContents>), ExperimentError> {
     let t_all = Instant::now();
     let started_at = now_utc();
     let seeds = cfg.seed_list();
@@ -236,7 +252,7 @@ fn run_seeds(
                 seed,
             });
         }
-        let out = run_seed(cfg, seed, &backend, &events, cancel)?;
+        let out = run_seed(cfg, seed, export && i == 0, &backend, &events, cancel)?;
         let stop = out.interrupted;
         outcomes.push(out);
         if stop {
@@ -254,7 +270,13 @@ fn run_seeds(
     timings.total_s = t_all.elapsed().as_secs_f64();
     let mut it = outcomes.into_iter();
     let first = it.next().expect("at least one seed ran");
-    let weights = (!first.interrupted).then(|| member::weights(&first.members));
+    let weights = match (&first.export, first.interrupted) {
+        (Some((data, theta0)), false) => Some(CheckpointContents {
+            models: member::weights(&first.members, theta0),
+            data: data.clone(),
+        }),
+        _ => None,
+    };
     let (data, model) = (first.data.clone(), first.model.clone());
     let first_results = member::into_results(first.members);
     let replicates: Vec<Replicate> = it
@@ -316,6 +338,7 @@ fn timed<T>(slot: &mut f64, f: impl FnOnce() -> T) -> T {
 fn run_seed(
     cfg: &Config,
     seed: u64,
+    export: bool,
     backend: &Backend,
     events: &(dyn Fn(RunEvent) + Sync),
     cancel: &AtomicBool,
@@ -329,7 +352,7 @@ fn run_seed(
     let mut members = member::members(cfg, &spec, seed, backend, &split.eval);
     events(RunEvent::Started {
         name: cfg.name.clone(),
-        params: spec.num_params(),
+        params: model.params,
         epochs: cfg.train.epochs,
         ratios: cfg.prune.ratios.len() * cfg.prune.methods.len(),
         model: Box::new(model.clone()),
@@ -346,11 +369,20 @@ fn run_seed(
         Err(Stop::Cancelled) => true,
         Err(Stop::Failed(e)) => return Err(e),
     };
+    let data = split.summary.clone();
+    // the split is done with: moved, not copied, into what a checkpoint stores
+    let export = export.then(|| {
+        (
+            stages::checkpoint_data(cfg, seed, split),
+            initial_theta(seed, &spec),
+        )
+    });
     Ok(SeedOutcome {
         seed,
         model,
-        data: split.summary,
+        data,
         members,
+        export,
         timings,
         interrupted,
     })

@@ -93,11 +93,12 @@ pub fn replay(
         cfg.device = d;
     }
     let threads = opts.threads.unwrap_or_else(|| stored_threads(&stored));
-    let (mut new, _) =
-        super::run_on_threads(&cfg, threads, sink, cancel).map_err(|source| ReplayError::Run {
+    let mut new = super::run_record_on_threads(&cfg, threads, sink, cancel).map_err(|source| {
+        ReplayError::Run {
             path: path.to_path_buf(),
             source,
-        })?;
+        }
+    })?;
     new.replay_of = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let new_path = record::save(&new, dir)?;
     let comparison = compare::compare(&stored, &new, opts.tolerance);

@@ -11,6 +11,7 @@ use crate::curvature::{self, BatchLoss, CurvatureError, FdHvp};
 use crate::data::{Dataset, Split};
 use crate::model::{ModelSpec, Variant};
 use crate::prune;
+use crate::record::checkpoint::{CheckpointData, Examples};
 use crate::train;
 
 /// What every stage sees besides the members.
@@ -164,7 +165,7 @@ pub fn train(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
 /// pruning method needs it.
 pub fn spectrum(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
     let cfg = ctx.cfg;
-    let hess = ctx.split.train.head(cfg.hessian.samples);
+    let hess = hessian_batch(cfg, ctx.split);
     // its size was checked with the data
     let check = cfg.hessian.check_batch.then(|| {
         let n = cfg.hessian.samples;
@@ -180,6 +181,39 @@ pub fn spectrum(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experi
         spectrum_of(m, ctx, &hessian_cfg, &hess, check.as_ref())?;
     }
     Ok(())
+}
+
+/// The examples the Hessian is of: the first `hessian.samples` of the training split (all
+/// when 0).
+pub fn hessian_batch(cfg: &Config, split: &Split) -> Dataset {
+    split.train.head(cfg.hessian.samples)
+}
+
+/// The data a checkpoint stores: the splits (moved in), the Hessian batch and the batch
+/// order of every epoch of training and fine-tuning, as this seed's stages used them.
+pub fn checkpoint_data(cfg: &Config, seed: u64, split: Split) -> CheckpointData {
+    let examples = |d: Dataset| Examples {
+        features: d.features,
+        x: d.x,
+        y: d.y,
+    };
+    let epochs = cfg.train.epochs.max(cfg.prune.finetune_epochs);
+    let hessian = examples(hessian_batch(cfg, &split));
+    let order = train::epoch_orders(split.train.len(), seed, cfg.train.shuffle, epochs);
+    let (source_index, standardize) = match split.provenance {
+        Some(p) => (Some((p.train_index, p.eval_index)), p.standardize),
+        None => (None, None),
+    };
+    CheckpointData {
+        train: examples(split.train),
+        eval: examples(split.eval),
+        hessian,
+        order,
+        batch_size: cfg.train.batch_size,
+        seed,
+        source_index,
+        standardize,
+    }
 }
 
 /// A curvature error as a stop: its cancel is the run's.

@@ -108,6 +108,8 @@ pub struct LayerInfo {
 #[serde(deny_unknown_fields)]
 pub struct ModelSummary {
     pub kind: ModelKind,
+    /// Parameters of the residual model: those both models share (the sum of `layers`) and,
+    /// with `learned_alpha`, its `depth` scales.
     pub params: usize,
     pub inputs: usize,
     pub width: usize,
@@ -133,6 +135,15 @@ pub struct ModelSummary {
 }
 
 impl ModelSummary {
+    /// `params` counts the residual model's learned scales; records written before it did
+    /// hold the shared count (the sum of `layers`), read here as the new count.
+    fn count_learned_scales(&mut self) {
+        let shared: usize = self.layers.iter().map(|l| l.params).sum();
+        if self.learned_alpha && !self.layers.is_empty() && self.params == shared {
+            self.params += self.depth;
+        }
+    }
+
     /// `1`, `0.5`, or `learned`.
     pub fn alpha_label(&self) -> String {
         if self.learned_alpha {
@@ -370,7 +381,7 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
             }
         }
     }
-    let record: Record = toml::from_str(src).map_err(|e| {
+    let mut record: Record = toml::from_str(src).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         // a missing field is reported at its table: name the field under that table's path
@@ -397,6 +408,7 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
             message,
         }
     })?;
+    record.model.count_learned_scales();
     let problems = check::check(&record);
     if !problems.is_empty() {
         return Err(RecordError::Inconsistent {

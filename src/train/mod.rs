@@ -143,8 +143,7 @@ pub fn train(
     let cfg = s.cfg;
     let full_train = net.prepare(&s.train.x, &s.train.y);
     let mut opt = OptimizerState::new(cfg, net);
-    let mut rng = stream(s.seed, Stream::Shuffle);
-    let mut order: Vec<usize> = (0..s.train.len()).collect();
+    let mut order = EpochOrder::new(s.train.len(), s.seed, cfg.shuffle);
     let mut grad = vec![0.0; theta.len()];
     if let Some(m) = s.mask {
         apply_mask(theta, m);
@@ -173,10 +172,7 @@ pub fn train(
     on_epoch(&first);
     let mut step = 0;
     for epoch in 1..=cfg.epochs {
-        if cfg.shuffle {
-            order.shuffle(&mut rng);
-        }
-        for chunk in order.chunks(cfg.batch_size) {
+        for chunk in order.next_epoch().chunks(cfg.batch_size) {
             Stop::check(cancel)?;
             step += 1;
             let batch = s.train.select(chunk);
@@ -196,6 +192,41 @@ pub fn train(
         on_epoch(&stats);
     }
     Ok(())
+}
+
+/// The order in which each epoch visits the training split: epoch `e` (from 1) shuffles the
+/// order of epoch `e − 1` (at first `0, 1, ..., n − 1`) with the seed's `Shuffle` stream, or
+/// keeps it without `train.shuffle`; minibatches are consecutive chunks of `batch_size`. It
+/// depends on the seed and `n` only, so every model of a seed (and its fine-tuning, which
+/// starts the stream again) sees the same orders.
+pub struct EpochOrder {
+    rng: rand_chacha::ChaCha8Rng,
+    order: Vec<usize>,
+    shuffle: bool,
+}
+
+impl EpochOrder {
+    pub fn new(n: usize, seed: u64, shuffle: bool) -> Self {
+        EpochOrder {
+            rng: stream(seed, Stream::Shuffle),
+            order: (0..n).collect(),
+            shuffle,
+        }
+    }
+
+    /// The next epoch's order.
+    pub fn next_epoch(&mut self) -> &[usize] {
+        if self.shuffle {
+            self.order.shuffle(&mut self.rng);
+        }
+        &self.order
+    }
+}
+
+/// The orders of the first `epochs` epochs (see [`EpochOrder`]).
+pub fn epoch_orders(n: usize, seed: u64, shuffle: bool, epochs: usize) -> Vec<Vec<usize>> {
+    let mut o = EpochOrder::new(n, seed, shuffle);
+    (0..epochs).map(|_| o.next_epoch().to_vec()).collect()
 }
 
 /// Sets every masked-out parameter (`mask[i] == false`) to exactly zero.
