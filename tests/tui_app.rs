@@ -505,3 +505,60 @@ fn unfinished_features_say_so() {
     press(&mut a, KeyCode::Tab);
     assert_eq!(a.status, None);
 }
+
+/// While a spectrum runs, its pane says which estimator is at work and how far it is; the
+/// model pane has the layer table from the first event.
+#[test]
+fn a_live_run_shows_its_layer_table_and_spectrum_progress() {
+    use ratatui::backend::TestBackend;
+    use resprune::curvature::SpectrumPhase;
+    use resprune::experiment::Stage;
+
+    let mut a = opened();
+    let Some(Cmd::StartRun { id, .. }) = ch(&mut a, 'r') else {
+        panic!("no run started")
+    };
+    let model = a.opened.as_ref().unwrap().record.model.clone();
+    let events = [
+        RunEvent::Started {
+            name: "article".into(),
+            params: 682,
+            epochs: 10,
+            ratios: 5,
+            model: Box::new(model),
+        },
+        RunEvent::StageStarted {
+            variant: Variant::Plain,
+            stage: Stage::Spectrum,
+        },
+        RunEvent::HessianProgress {
+            variant: Variant::Plain,
+            phase: SpectrumPhase::Lanczos,
+            done: 40,
+            total: 100,
+        },
+    ];
+    for ev in events {
+        a.update(Msg::Worker(id, ev));
+    }
+    let screen = |a: &App| {
+        let mut t = ratatui::Terminal::new(TestBackend::new(160, 48)).unwrap();
+        t.draw(|f| resprune::tui::views::draw(f, a)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let text = screen(&a);
+    assert!(text.contains("plain spectrum: Lanczos 40/100"), "{text}");
+    assert!(
+        text.contains("blocks.0"),
+        "the layer table is shown live:\n{text}"
+    );
+    assert!(!text.contains("arrives"), "{text}");
+}

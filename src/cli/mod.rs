@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{self, Config};
+use crate::curvature::SpectrumPhase;
 use crate::experiment::{self, RunEvent, Stage};
 use crate::frontend::{self, format_number, init_threads, NumberStyle};
 use crate::record::diff::RecordDiff;
@@ -122,10 +123,15 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
                     stats.train_loss, stats.train_accuracy
                 ));
             }
-            RunEvent::HessianProgress { done, total, .. } => {
+            RunEvent::HessianProgress {
+                phase, done, total, ..
+            } => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
-                bar.set_message("Hessian columns");
+                bar.set_message(match phase {
+                    SpectrumPhase::Dense => "Hessian columns".to_string(),
+                    p => format!("{}: Hessian-vector products", p.name()),
+                });
             }
             RunEvent::PruneRow { row, .. } => {
                 bar.inc(1);

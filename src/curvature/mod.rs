@@ -18,8 +18,9 @@ pub mod slq;
 mod spectrum;
 
 pub use spectrum::{
-    choose_method, dense_spectrum, lanczos_spectrum, spectrum, LayerSpectrum, Spectrum,
-    SpectrumMethod, SpectrumOptions, Stability, StatSources, KINK_ASYMMETRY,
+    choose_method, dense_spectrum, lanczos_spectrum, no_progress, spectrum, LayerSpectrum,
+    Spectrum, SpectrumMethod, SpectrumOptions, SpectrumPhase, SpectrumProgress, Stability,
+    StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
@@ -52,6 +53,19 @@ pub trait Hvp {
     /// Gradient evaluations spent so far (0 for oracles that use none).
     fn gradient_evals(&self) -> usize {
         0
+    }
+}
+
+/// A borrowed operator is an operator (decorators can wrap `&mut H`).
+impl<H: Hvp + ?Sized> Hvp for &mut H {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        (**self).hvp(v, out)
+    }
+    fn gradient_evals(&self) -> usize {
+        (**self).gradient_evals()
     }
 }
 

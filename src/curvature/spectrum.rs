@@ -123,11 +123,80 @@ pub struct SpectrumOptions<'a> {
     pub check: Option<&'a PreparedBatch>,
 }
 
-/// An HVP that reports every product and counts gradients.
+/// Which estimator a spectrum is running, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpectrumPhase {
+    /// Columns of the dense Hessian.
+    Dense,
+    Lanczos,
+    Hutchinson,
+    Slq,
+    /// The per-layer blocks.
+    Layers,
+    /// The top eigenvalue on the second batch.
+    Stability,
+}
+
+impl SpectrumPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            SpectrumPhase::Dense => "dense Hessian",
+            SpectrumPhase::Lanczos => "Lanczos",
+            SpectrumPhase::Hutchinson => "Hutchinson",
+            SpectrumPhase::Slq => "SLQ density",
+            SpectrumPhase::Layers => "per-layer blocks",
+            SpectrumPhase::Stability => "stability check",
+        }
+    }
+}
+
+/// How far a spectrum is: its phase, and the Hessian-vector products (dense: columns) done
+/// of at most `total` in that phase (Lanczos and Hutchinson may stop early).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectrumProgress {
+    pub phase: SpectrumPhase,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A progress callback that wants nothing.
+pub fn no_progress(_: SpectrumProgress) {}
+
+/// An HVP that reports every product, in the phase it is in, and counts gradients.
 struct Counted<'a, H: Hvp> {
     inner: H,
+    phase: SpectrumPhase,
     done: usize,
-    progress: &'a (dyn Fn(usize) + Sync),
+    total: usize,
+    progress: &'a (dyn Fn(SpectrumProgress) + Sync),
+}
+
+impl<'a, H: Hvp> Counted<'a, H> {
+    fn new(
+        inner: H,
+        phase: SpectrumPhase,
+        total: usize,
+        progress: &'a (dyn Fn(SpectrumProgress) + Sync),
+    ) -> Self {
+        Counted {
+            inner,
+            phase,
+            done: 0,
+            total,
+            progress,
+        }
+    }
+}
+
+/// An HVP told which estimator uses it next, so its progress can say so.
+trait Phased: Hvp {
+    fn enter(&mut self, phase: SpectrumPhase, total: usize);
+}
+
+impl<H: Hvp> Phased for Counted<'_, H> {
+    fn enter(&mut self, phase: SpectrumPhase, total: usize) {
+        (self.phase, self.done, self.total) = (phase, 0, total);
+    }
 }
 
 impl<H: Hvp> Hvp for Counted<'_, H> {
@@ -137,7 +206,11 @@ impl<H: Hvp> Hvp for Counted<'_, H> {
     fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
         self.inner.hvp(v, out);
         self.done += 1;
-        (self.progress)(self.done);
+        (self.progress)(SpectrumProgress {
+            phase: self.phase,
+            done: self.done.min(self.total),
+            total: self.total,
+        });
     }
     fn gradient_evals(&self) -> usize {
         self.inner.gradient_evals()
@@ -162,6 +235,11 @@ impl<'a, H: Hvp> Restricted<'a, H> {
             full_out: vec![0.0; n],
         }
     }
+}
+
+/// The blocks report as one phase, [`SpectrumPhase::Layers`], set by the caller.
+impl<H: Hvp> Phased for Restricted<'_, H> {
+    fn enter(&mut self, _: SpectrumPhase, _: usize) {}
 }
 
 impl<H: Hvp> Hvp for Restricted<'_, H> {
@@ -212,7 +290,7 @@ pub fn spectrum(
     batch: &PreparedBatch,
     opts: &SpectrumOptions<'_>,
     cancel: &AtomicBool,
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(SpectrumProgress) + Sync),
 ) -> Result<SpectrumOutput, CurvatureError> {
     let cfg = opts.cfg;
     let n = theta.len();
@@ -220,8 +298,15 @@ pub fn spectrum(
     let mut diagonal = None;
     let mut s = match choose_method(cfg, n)? {
         HessianMethod::Dense => {
+            let columns = |done| {
+                progress(SpectrumProgress {
+                    phase: SpectrumPhase::Dense,
+                    done,
+                    total: n,
+                })
+            };
             let (h, step, evals) =
-                dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, progress)?;
+                dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, &columns)?;
             diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
             let mut s = dense_spectrum(&h, cfg)?;
             s.fd_step = step;
@@ -237,13 +322,16 @@ pub fn spectrum(
             s
         }
         _ => {
-            let mut hvp = Counted {
-                inner: FdHvp::for_config(&loss, theta, cfg),
-                done: 0,
+            let mut hvp = Counted::new(
+                FdHvp::for_config(&loss, theta, cfg),
+                SpectrumPhase::Lanczos,
+                cfg.lanczos_steps,
                 progress,
-            };
+            );
             let mut s = lanczos_result(&mut hvp, cfg, opts.seed, true, cancel)?;
             if cfg.per_layer {
+                let per_block = cfg.lanczos_steps + cfg.hutchinson_samples;
+                hvp.enter(SpectrumPhase::Layers, opts.layers.len() * per_block);
                 s.per_layer = opts
                     .layers
                     .iter()
@@ -269,7 +357,12 @@ pub fn spectrum(
     s.samples = batch.len();
     if let Some(second) = opts.check {
         let other = BatchLoss { net, batch: second };
-        let mut hvp = FdHvp::for_config(&other, theta, cfg);
+        let mut hvp = Counted::new(
+            FdHvp::for_config(&other, theta, cfg),
+            SpectrumPhase::Stability,
+            cfg.lanczos_steps,
+            progress,
+        );
         let top = lanczos(
             &mut hvp,
             &LanczosOptions {
@@ -407,11 +500,12 @@ pub fn lanczos_spectrum<H: Hvp>(
     seed: u64,
     cancel: &AtomicBool,
 ) -> Result<Spectrum, CurvatureError> {
-    lanczos_result(hvp, cfg, seed, true, cancel)
+    let mut counted = Counted::new(hvp, SpectrumPhase::Lanczos, cfg.lanczos_steps, &no_progress);
+    lanczos_result(&mut counted, cfg, seed, true, cancel)
 }
 
 /// Lanczos extremes, Hutchinson moments and (when `density`) the SLQ density.
-fn lanczos_result<H: Hvp>(
+fn lanczos_result<H: Phased>(
     hvp: &mut H,
     cfg: &HessianConfig,
     seed: u64,
@@ -420,6 +514,7 @@ fn lanczos_result<H: Hvp>(
 ) -> Result<Spectrum, CurvatureError> {
     let n = hvp.dim();
     let (s_lanczos, s_slq, s_hutch) = seeds(seed);
+    hvp.enter(SpectrumPhase::Lanczos, cfg.lanczos_steps);
     let lz = lanczos(
         hvp,
         &LanczosOptions {
@@ -431,6 +526,7 @@ fn lanczos_result<H: Hvp>(
         },
         cancel,
     )?;
+    hvp.enter(SpectrumPhase::Hutchinson, cfg.hutchinson_samples);
     let hu = hutchinson(
         hvp,
         &HutchinsonOptions {
@@ -471,6 +567,7 @@ fn lanczos_result<H: Hvp>(
         } else {
             0.01 * width
         };
+        hvp.enter(SpectrumPhase::Slq, cfg.slq_runs * cfg.slq_steps);
         Some(slq(
             hvp,
             &SlqOptions {

@@ -68,8 +68,10 @@ pub enum RunEvent {
         stats: EpochStats,
         epochs: usize,
     },
+    /// Hessian-vector products (dense: columns) done of at most `total` in `phase`.
     HessianProgress {
         variant: Variant,
+        phase: curvature::SpectrumPhase,
         done: usize,
         total: usize,
     },

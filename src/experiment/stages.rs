@@ -236,25 +236,16 @@ fn spectrum_of(
     ctx.started(m, Stage::Spectrum);
     let batch = m.net.prepare(&hess.x, &hess.y);
     let check_batch = check.map(|c| m.net.prepare(&c.x, &c.y));
-    let n = m.theta.len();
-    let total = match curvature::choose_method(hessian_cfg, n) {
-        Ok(HessianMethod::Dense) => n,
-        // an upper bound: Lanczos and Hutchinson may stop early
-        _ => {
-            cfg.hessian.lanczos_steps
-                + cfg.hessian.hutchinson_samples
-                + cfg.hessian.slq_runs * cfg.hessian.slq_steps
-        }
-    };
-    let progress = |done: usize| {
-        // every 1/50th is plenty for a progress bar
-        if done.is_multiple_of((total / 50).max(1)) || done == total {
+    let progress = |p: curvature::SpectrumProgress| {
+        // every 1/50th of a phase is plenty for a progress bar
+        if p.done.is_multiple_of((p.total / 50).max(1)) || p.done == p.total || p.done == 1 {
             ctx.send(
                 m,
                 RunEvent::HessianProgress {
                     variant: v,
-                    done: done.min(total),
-                    total,
+                    phase: p.phase,
+                    done: p.done,
+                    total: p.total,
                 },
             );
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::curvature::{SpectrumMethod, SpectrumStats};
+use crate::curvature::{SpectrumMethod, SpectrumPhase, SpectrumStats};
 use crate::experiment::{RunEvent, Stage};
 use crate::model::Variant;
 use crate::record::{ModelSummary, VariantResult};
@@ -35,8 +35,9 @@ pub struct LiveRun {
     pub stage: Option<(Variant, Stage)>,
     /// Stages finished, in order.
     pub done: Vec<(Variant, Stage)>,
-    /// `(done, total)` Hessian-vector products of the spectrum in progress.
-    pub hessian: Option<(usize, usize)>,
+    /// The phase of the spectrum in progress and its `(done, total)` Hessian-vector
+    /// products (dense: columns).
+    pub hessian: Option<(SpectrumPhase, usize, usize)>,
     pub residual: VariantResult,
     pub plain: VariantResult,
     pub residual_stats: Option<SpectrumStats>,
@@ -131,7 +132,9 @@ impl LiveRun {
                 self.epochs = epochs;
                 self.variant_mut(variant).history.push(stats);
             }
-            RunEvent::HessianProgress { done, total, .. } => self.hessian = Some((done, total)),
+            RunEvent::HessianProgress {
+                phase, done, total, ..
+            } => self.hessian = Some((phase, done, total)),
             RunEvent::Spectrum {
                 variant,
                 method,
@@ -180,7 +183,7 @@ impl LiveRun {
                 n as f64 / self.epochs.max(1) as f64
             }
             Stage::Spectrum => {
-                let (d, t) = self.hessian.unwrap_or((0, 1));
+                let (_, d, t) = self.hessian.unwrap_or((SpectrumPhase::Dense, 0, 1));
                 d as f64 / t.max(1) as f64
             }
             Stage::Prune => self.variant(v).pruning.len() as f64 / self.ratios.max(1) as f64,

@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
-use crate::curvature::{Spectrum, SpectrumMethod, SpectrumStats};
+use crate::curvature::{Spectrum, SpectrumMethod, SpectrumPhase, SpectrumStats};
+use crate::experiment::Stage;
 use crate::model::Variant;
 use crate::stats::Bins;
 use crate::tui::app::App;
@@ -78,10 +79,31 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &S
     } else {
         ("dense eigenvalues", "  (dense only)")
     };
-    let head_line = Line::from(vec![
-        Span::styled(format!("{source}, {mode}, shared axis"), theme.text()),
-        Span::styled(note, theme.dim()),
-    ]);
+    // a run computing a spectrum says which estimator is at work, and how far
+    let computing = shown.live().and_then(|l| match (l.stage, l.hessian) {
+        (Some((v, Stage::Spectrum)), Some((phase, done, total))) => Some((v, phase, done, total)),
+        _ => None,
+    });
+    let head_line = match computing {
+        Some((v, phase, done, total)) => Line::from(vec![
+            Span::styled(
+                format!("{v} spectrum: {} {done}/{total}", phase.name()),
+                theme.text(),
+            ),
+            Span::styled(
+                if phase == SpectrumPhase::Dense {
+                    "  columns"
+                } else {
+                    "  Hessian-vector products (at most)"
+                },
+                theme.dim(),
+            ),
+        ]),
+        None => Line::from(vec![
+            Span::styled(format!("{source}, {mode}, shared axis"), theme.text()),
+            Span::styled(note, theme.dim()),
+        ]),
+    };
     frame.render_widget(Paragraph::new(head_line), head);
 
     let label_w = 6;
