@@ -10,6 +10,7 @@ pub mod curvature;
 pub mod data;
 pub mod experiment;
 pub mod model;
+pub mod plot;
 pub mod prune;
 pub mod record;
 pub mod report;
