@@ -395,3 +395,29 @@ fn training(record: &Record, label: &str) -> Result<Figure, PlotError> {
         series,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_share_one_range_and_keep_every_value() {
+        let r: &[f64] = &[-1.0, 0.5, 3.0];
+        let p: &[f64] = &[0.0, f64::NAN];
+        let h = histograms("t".into(), &[(Model::Residual, r), (Model::Plain, p)]);
+        assert_eq!((h.lo, h.hi, h.bins()), (-1.0, 3.0, BINS));
+        assert_eq!(h.series[0].1.iter().sum::<u64>(), 3);
+        assert_eq!(h.series[1].1.iter().sum::<u64>(), 1, "NaN is not counted");
+        assert_eq!(h.series[0].1[0], 1);
+        assert_eq!(
+            h.series[0].1[BINS - 1],
+            1,
+            "the maximum falls in the last bin"
+        );
+        assert_eq!(h.edges(0), (-1.0, -0.9));
+        // one value: a unit-wide range around it
+        let one: &[f64] = &[2.0, 2.0];
+        let h = histograms("t".into(), &[(Model::Residual, one)]);
+        assert_eq!((h.lo, h.hi), (1.0, 3.0));
+    }
+}

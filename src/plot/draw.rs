@@ -61,7 +61,11 @@ where
 {
     let t = opts.theme;
     root.fill(&t.background()).map_err(err)?;
-    let body = root.titled(fig.title(), font(t, 18.0)).map_err(err)?;
+    // room above the title: ab_glyph draws glyphs a little above where an SVG viewer does
+    let body = root
+        .margin(8, 0, 0, 0)
+        .titled(fig.title(), font(t, 20.0))
+        .map_err(err)?;
     match fig {
         Figure::Histogram(h) => layers::histogram(&body, h, t, opts.log),
         Figure::Density(d) => layers::density(&body, d, t, opts.log),
@@ -79,8 +83,8 @@ const Y_LABELS: u32 = 74;
 /// The legend: gap to the plot's edge, room for the sample, text size, row height.
 const LEGEND_MARGIN: i32 = 10;
 const LEGEND_SAMPLE: i32 = 40;
-const LEGEND_FONT: f64 = 13.0;
-const LEGEND_ROW: i32 = 20;
+const LEGEND_FONT: f64 = 14.0;
+const LEGEND_ROW: i32 = 21;
 
 fn chart<'a, DB, YS>(
     area: &'a DrawingArea<DB, Shift>,
@@ -292,8 +296,8 @@ where
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .axis_desc_style(font(t, 15.0))
-        .label_style(font(t, 12.0))
+        .axis_desc_style(font(t, 16.0))
+        .label_style(font(t, 14.0))
         .axis_style(t.foreground())
         .bold_line_style(t.grid())
         .max_light_lines(0)
@@ -446,5 +450,34 @@ pub(super) fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
         (lo, hi)
     } else {
         (0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_short_and_parse_back() {
+        for (v, s) in [
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (-0.005, "-0.005"),
+            (2.0, "2"),
+            (1000.0, "1000"),
+            (0.1 + 0.2, "0.3"),
+            (1.5e-6, "1.500e-6"),
+        ] {
+            assert_eq!(tick(v), s);
+            assert!((s.parse::<f64>().unwrap() - v).abs() <= 1e-3 * v.abs());
+        }
+    }
+
+    #[test]
+    fn padding_widens_a_range_and_a_point() {
+        assert_eq!(padded(0.0, 10.0, 0.1), -1.0..11.0);
+        assert_eq!(padded(2.0, 2.0, 0.1), 1.0..3.0);
+        assert_eq!(span([3.0, f64::NAN, -1.0].into_iter()), (-1.0, 3.0));
+        assert_eq!(span(std::iter::empty()), (0.0, 1.0));
     }
 }
