@@ -528,7 +528,7 @@ fn write_beside_puts_both_formats_next_to_the_record() {
     let path = dir.path().join("article-x.toml");
     std::fs::copy(fixture_path("article-lanczos.toml"), &path).unwrap();
     let r = record::load(&path).unwrap();
-    let written = plot::write_beside(&path, &r, Kind::Spectrum, Theme::Light).unwrap();
+    let written = plot::write_beside(&path, &r, &Options::new(Kind::Spectrum)).unwrap();
     assert_eq!(
         written,
         [
@@ -592,4 +592,77 @@ fn the_cli_plots_and_reports_errors() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(needle), "{err}");
     }
+}
+
+#[test]
+fn the_notebook_writes_the_focused_panes_figure_beside_the_record() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use resprune::tui::app::{Level, Pane};
+    use resprune::tui::msg::{Cmd, ListEntry, Msg};
+    use resprune::tui::{App, Setup};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("article-x.toml");
+    std::fs::copy(fixture_path("article-dense.toml"), &path).unwrap();
+    let mut a = App::new(Setup::defaults(dir.path().to_path_buf()));
+    a.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: path.clone(),
+            record: Ok(Box::new(record::load(&path).unwrap())),
+        }],
+        configs: vec![],
+        open: None,
+    });
+    let key = |a: &mut App, code| a.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    assert_eq!(key(&mut a, KeyCode::Enter), None, "opens the record");
+    let status = |a: &App| a.status.as_ref().map(|s| (s.level, s.text.clone()));
+
+    // the model pane has no figure
+    assert_eq!(a.focus, Pane::Model);
+    assert_eq!(key(&mut a, KeyCode::Char('p')), None);
+    assert!(status(&a).unwrap().1.contains("no figure"));
+
+    // spectrum, with the pane's log counts: both files beside the record
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, Pane::Spectrum);
+    key(&mut a, KeyCode::Char('L'));
+    let Some(Cmd::Plot {
+        path: p,
+        record: r,
+        options,
+    }) = key(&mut a, KeyCode::Char('p'))
+    else {
+        panic!("p asks for a figure");
+    };
+    assert_eq!(p, path);
+    assert_eq!((options.kind, options.log), (Kind::Spectrum, true));
+    let answer = resprune::tui::plot_msg(&p, &r, &options);
+    assert_eq!(a.update(answer), None);
+    let (level, text) = status(&a).unwrap();
+    assert_eq!(level, Level::Info);
+    let svg = dir.path().join("article-x-spectrum.svg");
+    let png = dir.path().join("article-x-spectrum.png");
+    assert!(text.contains(&svg.display().to_string()), "{text}");
+    assert!(text.contains(&png.display().to_string()), "{text}");
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(Svg::parse(&s).count_text("eigenvalues per bin (log scale)") == 1);
+    assert_eq!(
+        decode(&std::fs::read(&png).unwrap()).0,
+        Options::DEFAULT_WIDTH
+    );
+
+    // pruning pane: the sensitivity figure; a failure is said in the status line
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, Pane::Pruning);
+    let Some(Cmd::Plot { options, .. }) = key(&mut a, KeyCode::Char('p')) else {
+        panic!()
+    };
+    assert_eq!(options.kind, Kind::Sensitivity);
+    a.update(Msg::Plotted(Err("disk full".into())));
+    let (level, text) = status(&a).unwrap();
+    assert_eq!(
+        (level, text.as_str()),
+        (Level::Error, "no figure: disk full")
+    );
 }

@@ -310,19 +310,16 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
     })
 }
 
-/// The notebook's `p`: the figure of `kind` as `<record stem>-<kind>.svg` and `.png` beside
-/// the record at `path`. Returns the two paths written.
+/// The notebook's `p`: the figure of `opts.kind` as `<record stem>-<kind>.svg` and `.png`
+/// beside the record at `path`. Returns the two paths written.
 pub fn write_beside(
     path: &Path,
     record: &Record,
-    kind: Kind,
-    theme: Theme,
+    opts: &Options,
 ) -> Result<Vec<PathBuf>, PlotError> {
-    let opts = Options {
-        theme,
-        ..Options::new(kind)
-    };
-    let fig = figure(record, &label_of(path, record), &opts)?;
+    opts.check()?;
+    let kind = opts.kind;
+    let fig = figure(record, &label_of(path, record), opts)?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -331,7 +328,7 @@ pub fn write_beside(
     let mut written = Vec::new();
     for format in [Format::Svg, Format::Png] {
         let out = folder.join(format!("{stem}-{}.{}", kind.name(), format.extension()));
-        write(&out, &render(&fig, &opts, format)?)?;
+        write(&out, &render(&fig, opts, format)?)?;
         written.push(out);
     }
     Ok(written)
