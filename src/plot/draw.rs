@@ -34,10 +34,17 @@ pub fn tick(v: f64) -> String {
         return "0".into();
     }
     let s = crate::record::diff::fmt_sig(v, 4);
-    if s.contains('e') || !s.contains('.') {
-        return s;
+    let trim = |m: &str| {
+        if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            m.to_string()
+        }
+    };
+    match s.split_once('e') {
+        Some((mantissa, exp)) => format!("{}e{exp}", trim(mantissa)),
+        None => trim(&s),
     }
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// `[lo, hi]` widened by `pad` of its span on each side (a unit around a single value).
@@ -466,7 +473,9 @@ mod tests {
             (2.0, "2"),
             (1000.0, "1000"),
             (0.1 + 0.2, "0.3"),
-            (1.5e-6, "1.500e-6"),
+            (1.5e-6, "1.5e-6"),
+            (1e-5, "1e-5"),
+            (2.5e12, "2.5e12"),
         ] {
             assert_eq!(tick(v), s);
             assert!((s.parse::<f64>().unwrap() - v).abs() <= 1e-3 * v.abs());
