@@ -381,6 +381,12 @@ fn png_has_the_requested_size_data_inside_and_background_outside() {
             .filter(|&(x, y)| series(x, y))
             .count();
         assert!(plotted > 100, "{kind}: {plotted} pixels of series colour");
+        // the title is set in the bundled font: glyph pixels in the band above the plot
+        let title = (w / 4..w * 3 / 4)
+            .flat_map(|x| (8..32).map(move |y| (x, y)))
+            .filter(|&(x, y)| !is_bg(x, y))
+            .count();
+        assert!(title > 200, "{kind}: {title} title pixels");
     }
 }
 
