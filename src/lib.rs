@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod frontend;
 pub mod model;
 pub mod names;
+pub mod plot;
 pub mod prune;
 pub mod record;
 pub mod report;

@@ -17,7 +17,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Notebook theme: dark, light, high-contrast, monochrome, or a user theme
-    /// [default: dark; monochrome when NO_COLOR is set].
+    /// [default: dark; monochrome when NO_COLOR is set]. Figures (`plot`): light or dark
+    /// [default: light].
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
     /// Draw the notebook with ASCII characters only (no box drawing, blocks or braille).
@@ -108,6 +109,26 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Draw a figure of a record as SVG or PNG (for papers and slides).
+    Plot {
+        /// A record (.toml); a sweep folder for --kind sweep.
+        input: PathBuf,
+        /// spectrum, sensitivity, prediction, training, or sweep.
+        #[arg(long)]
+        kind: String,
+        /// The figure file, ending in .svg or .png (written atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Log scale on the y axis: eigenvalue counts or density (spectrum), loss (training).
+        #[arg(long)]
+        log: bool,
+        /// Width in pixels.
+        #[arg(long, default_value_t = resprune::plot::Options::DEFAULT_WIDTH)]
+        width: u32,
+        /// Height in pixels.
+        #[arg(long, default_value_t = resprune::plot::Options::DEFAULT_HEIGHT)]
+        height: u32,
+    },
     /// List the records in a folder, newest first.
     List { dir: Option<PathBuf> },
     /// Time gradients, HVPs and 100 Lanczos steps on the 466,698-parameter bench model
@@ -192,6 +213,22 @@ fn main() -> ExitCode {
             resprune::cli::new(&name, out.as_deref(), force).map(|_| ())
         }
         Some(Command::List { dir }) => resprune::cli::list(dir.as_deref()),
+        Some(Command::Plot {
+            input,
+            kind,
+            out,
+            log,
+            width,
+            height,
+        }) => resprune::cli::plot(resprune::cli::PlotArgs {
+            input: &input,
+            kind: &kind,
+            out: &out,
+            log,
+            width,
+            height,
+            theme: cli.theme.as_deref(),
+        }),
         Some(Command::Bench {
             device,
             reps,

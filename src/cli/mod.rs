@@ -1,4 +1,4 @@
-//! The headless commands: run, replay, diff, show, new, list, bench.
+//! The headless commands: run, replay, diff, show, new, list, bench, plot.
 
 pub mod summary;
 
@@ -586,5 +586,40 @@ pub fn list(dir: Option<&Path>) -> Result<()> {
             Err(e) => println!("{file:<40} unreadable: {e}"),
         }
     }
+    Ok(())
+}
+
+pub struct PlotArgs<'a> {
+    /// A record, or a sweep folder (`--kind sweep`).
+    pub input: &'a Path,
+    pub kind: &'a str,
+    /// `.svg` or `.png`.
+    pub out: &'a Path,
+    pub log: bool,
+    pub width: u32,
+    pub height: u32,
+    /// `light` or `dark` [default: light].
+    pub theme: Option<&'a str>,
+}
+
+/// `resprune-tui plot INPUT --kind K --out FILE`: draws the figure and writes it atomically.
+pub fn plot(args: PlotArgs<'_>) -> Result<()> {
+    use crate::plot;
+    let kind: plot::Kind = args.kind.parse()?;
+    let theme = match args.theme {
+        Some(t) => t
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--theme: {e}"))?,
+        None => plot::Theme::Light,
+    };
+    let opts = plot::Options {
+        kind,
+        log: args.log,
+        width: args.width,
+        height: args.height,
+        theme,
+    };
+    let out = plot::plot_file(args.input, args.out, &opts)?;
+    println!("wrote {}", out.display());
     Ok(())
 }

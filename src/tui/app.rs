@@ -338,6 +338,15 @@ impl App {
                 None
             }
             Msg::Replayed { path, outcome } => self.on_replayed(path, outcome),
+            Msg::Plotted(Ok(paths)) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                self.say(Level::Info, format!("figure: {}", names.join(", ")));
+                None
+            }
+            Msg::Plotted(Err(e)) => {
+                self.say(Level::Error, format!("no figure: {e}"));
+                None
+            }
         }
     }
 
@@ -642,6 +651,7 @@ impl App {
             }
             Action::Mark => self.toggle_mark(self.opened_path()),
             Action::Diff => return self.diff(self.opened_path()),
+            Action::Plot => return self.plot(),
             Action::Rerun => match self.shown().and_then(|s| s.record()) {
                 Some(r) => {
                     let source = RunSource::Config(Box::new(r.config.clone()));
@@ -652,6 +662,36 @@ impl App {
             _ => {}
         }
         None
+    }
+
+    /// `p`: the focused pane's figure, drawn as the pane shows it (log counts included).
+    fn plot(&mut self) -> Option<Cmd> {
+        use crate::plot::{Kind, Options};
+        let kind = match self.focus {
+            Pane::Training => Kind::Training,
+            Pane::Spectrum => Kind::Spectrum,
+            Pane::Pruning => Kind::Sensitivity,
+            Pane::Model => {
+                self.say(
+                    Level::Info,
+                    "the model pane has no figure; focus training, spectrum or pruning",
+                );
+                return None;
+            }
+        };
+        let Some(Shown::Record { path, record }) = self.shown() else {
+            self.say(Level::Info, "the run is not saved yet");
+            return None;
+        };
+        let options = Options {
+            log: kind == Kind::Spectrum && self.log_counts,
+            ..Options::new(kind)
+        };
+        Some(Cmd::Plot {
+            path: path.to_path_buf(),
+            record: Box::new(record.clone()),
+            options,
+        })
     }
 
     fn opened_path(&self) -> Option<PathBuf> {

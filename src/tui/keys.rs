@@ -157,7 +157,7 @@ impl Default for KeyMap {
     fn default() -> Self {
         use Action::{
             AllRows, Back, Cancel, Complete, Deny, Diff, Down, Filter, Help, LogCounts, Mark,
-            NewRun, NextPane, PrevPane, Quit, RatioNext, RatioPrev, Replay, Rerun, Select,
+            NewRun, NextPane, Plot, PrevPane, Quit, RatioNext, RatioPrev, Replay, Rerun, Select,
             SpectrumSource, Theme, Up,
         };
         use Context::{Global, Prompt};
@@ -182,6 +182,7 @@ impl Default for KeyMap {
             (Global, LogCounts, vec![c('L')]),
             (Global, SpectrumSource, vec![c('s')]),
             (Global, Replay, vec![c('R')]),
+            (Global, Plot, vec![c('p')]),
             (Global, AllRows, vec![c('a')]),
             (Global, Theme, vec![c('t')]),
             (Global, Help, vec![c('?')]),

@@ -227,6 +227,16 @@ pub fn diff_msg(
     }
 }
 
+/// Performs [`Cmd::Plot`]: the figure written beside the record, as the message that answers
+/// it.
+pub fn plot_msg(
+    path: &Path,
+    record: &crate::record::Record,
+    options: &crate::plot::Options,
+) -> Msg {
+    Msg::Plotted(crate::plot::write_beside(path, record, options).map_err(|e| e.to_string()))
+}
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
@@ -272,6 +282,13 @@ fn event_loop(
                 }
                 Cmd::Replay { path } => {
                     replayer = Some(worker::spawn_replay(path, tx.clone()));
+                }
+                Cmd::Plot {
+                    path,
+                    record,
+                    options,
+                } => {
+                    let _ = tx.send(plot_msg(&path, &record, &options));
                 }
             }
         }

@@ -44,6 +44,8 @@ pub enum Msg {
         current: PathBuf,
         diff: Box<RecordDiff>,
     },
+    /// A figure was written (answer to [`Cmd::Plot`]): the files, or why not.
+    Plotted(Result<Vec<PathBuf>, String>),
     /// A replay ended (answer to [`Cmd::Replay`]): the comparison, or why it failed.
     Replayed {
         path: PathBuf,
@@ -88,6 +90,8 @@ pub enum Action {
     LogCounts,
     SpectrumSource,
     Replay,
+    /// Writes the focused pane's figure (SVG and PNG) beside the record.
+    Plot,
     /// Diff view: every result row, or only the changed ones.
     AllRows,
     /// Answers yes in a confirmation.
@@ -122,6 +126,7 @@ impl Action {
             Action::LogCounts => "log counts",
             Action::SpectrumSource => "dense/SLQ",
             Action::Replay => "replay",
+            Action::Plot => "figure",
             Action::AllRows => "all/changed",
             Action::Confirm => "yes",
             Action::Deny => "no",
@@ -152,6 +157,7 @@ impl Action {
             Action::LogCounts => "spectrum: linear / log counts",
             Action::SpectrumSource => "spectrum: dense eigenvalues / SLQ density",
             Action::Replay => "replay the record and compare",
+            Action::Plot => "write the focused pane's figure beside the record",
             Action::AllRows => "diff: show every result row / only the changed ones",
             Action::Confirm => "yes",
             Action::Deny => "no",
@@ -202,5 +208,12 @@ pub enum Cmd {
     /// Replay the record at `path` on a worker thread; answered with [`Msg::Replayed`].
     Replay {
         path: PathBuf,
+    },
+    /// Write the figure of `record` (saved at `path`) beside it as SVG and PNG; answered with
+    /// [`Msg::Plotted`].
+    Plot {
+        path: PathBuf,
+        record: Box<Record>,
+        options: crate::plot::Options,
     },
 }

@@ -216,7 +216,11 @@ pub fn footer_items(app: &App) -> (Context, Vec<(Vec<Action>, &'static str)>) {
             } else {
                 one(Rerun)
             });
-            v.extend([one(Mark), one(Diff), one(Replay), one(Theme)]);
+            v.extend([one(Mark), one(Diff), one(Replay)]);
+            if app.focus != Pane::Model {
+                v.push(one(Plot));
+            }
+            v.push(one(Theme));
             v
         }
         (_, _, Screen::Diff(_)) => vec![
