@@ -135,7 +135,11 @@ pub fn sweep(args: SweepArgs<'_>) -> Result<PathBuf> {
         }
         return Ok(dir);
     }
-    let shard = args.shard.map(Shard::parse).transpose()?.unwrap_or(Shard::All);
+    let shard = args
+        .shard
+        .map(Shard::parse)
+        .transpose()?
+        .unwrap_or(Shard::All);
     let cancel = super::cancel_on_signals();
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -238,7 +242,15 @@ pub fn build_report(path: &Path) -> Result<SweepReport> {
             values: m
                 .axes
                 .iter()
-                .map(|a| (a.clone(), p.values.get(a).cloned().unwrap_or(toml::Value::Boolean(false))))
+                .map(|a| {
+                    (
+                        a.clone(),
+                        p.values
+                            .get(a)
+                            .cloned()
+                            .unwrap_or(toml::Value::Boolean(false)),
+                    )
+                })
                 .collect(),
             status: p.status.word(),
             record: r.as_ref(),
@@ -273,11 +285,19 @@ fn verdict_words(row: &crate::report::sweep::PointRow) -> String {
         return "-".into();
     }
     let mut parts = Vec::new();
-    if let Some(v) = row.verdicts.iter().find(|v| v.claim.starts_with("narrower")) {
+    if let Some(v) = row
+        .verdicts
+        .iter()
+        .find(|v| v.claim.starts_with("narrower"))
+    {
         parts.push(format!("Var {}", v.verdict.word()));
     }
     let mut counts: Vec<(&str, usize)> = Vec::new();
-    for v in row.verdicts.iter().filter(|v| v.claim.starts_with("more sensitive")) {
+    for v in row
+        .verdicts
+        .iter()
+        .filter(|v| v.claim.starts_with("more sensitive"))
+    {
         match counts.iter_mut().find(|c| c.0 == v.verdict.word()) {
             Some(c) => c.1 += 1,
             None => counts.push((v.verdict.word(), 1)),
@@ -345,10 +365,18 @@ pub fn render(r: &SweepReport, md: bool) -> String {
     } else {
         let _ = writeln!(s, "\n{title}\n");
     }
-    let header: Vec<String> = ["axis", "within", "metric", "residual − plain by value", "ρ", "p", "trend"]
-        .iter()
-        .map(|h| h.to_string())
-        .collect();
+    let header: Vec<String> = [
+        "axis",
+        "within",
+        "metric",
+        "residual − plain by value",
+        "ρ",
+        "p",
+        "trend",
+    ]
+    .iter()
+    .map(|h| h.to_string())
+    .collect();
     let rows: Vec<Vec<String>> = r
         .trends
         .iter()
@@ -395,7 +423,13 @@ pub fn render(r: &SweepReport, md: bool) -> String {
 }
 
 fn table(s: &mut String, header: &[String], rows: &[Vec<String>], md: bool) {
-    let esc = |c: &str| if md { c.replace('|', "\\|") } else { c.to_string() };
+    let esc = |c: &str| {
+        if md {
+            c.replace('|', "\\|")
+        } else {
+            c.to_string()
+        }
+    };
     let mut w: Vec<usize> = header.iter().map(|h| esc(h).chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -450,7 +484,15 @@ pub fn render_csv(r: &SweepReport) -> String {
     }
     header.push("verdicts".into());
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
-    let _ = writeln!(s, "{}", header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
+    let _ = writeln!(
+        s,
+        "{}",
+        header
+            .iter()
+            .map(|h| csv_cell(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     for row in &r.rows {
         let mut v = vec![row.name.clone(), row.status.clone(), row.seeds.to_string()];
         v.extend(row.values.iter().map(|(_, x)| value_label(x)));
@@ -462,7 +504,11 @@ pub fn render_csv(r: &SweepReport) -> String {
             }
         }
         v.push(verdict_words(row));
-        let _ = writeln!(s, "{}", v.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        let _ = writeln!(
+            s,
+            "{}",
+            v.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
+        );
     }
     if !r.trends.is_empty() {
         let _ = writeln!(s, "\naxis,within,metric,value,mean,lo,hi,n,rho,p,trend");

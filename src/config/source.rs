@@ -183,8 +183,9 @@ impl Source {
             table.remove("sweep");
             for (k, v) in &p.values {
                 let path: Vec<&str> = k.split('.').collect();
-                set(&mut table, &path, v.clone())
-                    .map_err(|(key, message)| self.locate(ConfigError::invalid(&key, message), point, sets))?;
+                set(&mut table, &path, v.clone()).map_err(|(key, message)| {
+                    self.locate(ConfigError::invalid(&key, message), point, sets)
+                })?;
             }
         }
         let text = toml::to_string(&table).map_err(|e| {
@@ -193,11 +194,7 @@ impl Source {
         let mut cfg: Config = toml::from_str(&text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let key = tomlpos::path_at(&text, offset).unwrap_or_else(|| "(top level)".into());
-            self.locate(
-                ConfigError::invalid(&key, e.message().trim()),
-                point,
-                sets,
-            )
+            self.locate(ConfigError::invalid(&key, e.message().trim()), point, sets)
         })?;
         cfg.sweep.order_as_in(&self.text);
         if validate {
@@ -233,7 +230,12 @@ impl Source {
                     .find(|(k, _)| overlaps(k, &key))
                     .map(|(k, _)| From::Point(p, k))
             })
-            .or_else(|| sets.iter().rev().find(|s| overlaps(&s.key, &key)).map(From::Set));
+            .or_else(|| {
+                sets.iter()
+                    .rev()
+                    .find(|s| overlaps(&s.key, &key))
+                    .map(From::Set)
+            });
         let point_origin = |p: &Point| format!("sweep point `{}`", p.name);
         match from {
             Some(From::Set(s)) => {
@@ -381,7 +383,10 @@ mod tests {
         let e = src.resolve(&[set_("model.width=abc")]).unwrap_err();
         assert_eq!(e.key(), Some("model.width"));
         let msg = e.to_string();
-        assert!(msg.starts_with("--set model.width=abc: `model.width`"), "{msg}");
+        assert!(
+            msg.starts_with("--set model.width=abc: `model.width`"),
+            "{msg}"
+        );
         assert!(msg.contains("expected"), "{msg}");
         let e = src.resolve(&[set_("model.width=0")]).unwrap_err();
         assert_eq!(
@@ -430,7 +435,10 @@ mod tests {
         assert_eq!(points.len(), 2);
         let (p, cfg) = &points[1];
         assert_eq!(p.name, "model.depth=3,train.lr=0.1");
-        assert_eq!((cfg.model.depth, cfg.train.lr, cfg.train.epochs), (3, 0.1, 2));
+        assert_eq!(
+            (cfg.model.depth, cfg.train.lr, cfg.train.epochs),
+            (3, 0.1, 2)
+        );
         assert!(cfg.sweep.is_empty());
         assert_ne!(points[0].1.digest(), cfg.digest());
         let e = src.points(&[set_("model.depth=2")]).unwrap_err();
@@ -449,7 +457,8 @@ mod tests {
         let e = src.points(&[]).unwrap_err();
         assert_eq!(e.key(), Some("model.heads"));
         assert!(
-            e.to_string().starts_with("sweep point `model.width=5`: s.toml:4: `model.heads`"),
+            e.to_string()
+                .starts_with("sweep point `model.width=5`: s.toml:4: `model.heads`"),
             "{e}"
         );
     }

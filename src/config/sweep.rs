@@ -319,7 +319,8 @@ mod tests {
         assert_eq!(p[1].name, "model.width=8,model.depth=2");
         assert_eq!(p[5].name, "model.width=16,model.depth=4");
         assert_eq!(p[4].index, 4);
-        let z = parse("[sweep]\nmode = \"zip\"\nmodel.alpha = [0.5, 1.0]\ntrain.lr = [0.1, 0.01]\n");
+        let z =
+            parse("[sweep]\nmode = \"zip\"\nmodel.alpha = [0.5, 1.0]\ntrain.lr = [0.1, 0.01]\n");
         assert_eq!(z.mode, SweepMode::Zip);
         let p = z.points();
         assert_eq!(p.len(), 2);
@@ -349,7 +350,11 @@ mod tests {
         let s = parse("[sweep]\nmode = \"zip\"\n\"model.depth\" = [1, 2]\n\"model.width\" = [3]\n");
         let e = s.validate().unwrap_err();
         assert_eq!(e.key(), Some("sweep.model.width"));
-        assert!(e.to_string().contains("has 1 values but `model.depth` has 2"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("has 1 values but `model.depth` has 2"),
+            "{e}"
+        );
     }
 
     #[test]

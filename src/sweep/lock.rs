@@ -133,6 +133,17 @@ fn take_over(path: &Path) {
     }
 }
 
+/// Removes the lock at `path` when it is stale (its holder is gone); true when it did.
+pub fn clear_stale(path: &Path) -> bool {
+    match holder(path) {
+        Some(h) if h.stale => {
+            take_over(path);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Waits for the lock at `path` up to `patience`, polling.
 pub fn lock_waiting(path: &Path, patience: Duration) -> std::io::Result<Option<Lock>> {
     let start = std::time::Instant::now();

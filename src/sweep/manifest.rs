@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::lock;
-use super::{PlannedPoint, Plan, SweepError};
+use super::{Plan, PlannedPoint, SweepError};
 use crate::config::SweepMode;
 use crate::record::{self, Status};
 

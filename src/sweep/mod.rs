@@ -123,7 +123,10 @@ pub fn plan_source(src: &Source, sets: &[String]) -> Result<Plan, SweepError> {
 pub enum Shard {
     All,
     /// Points `k, k + n, k + 2n, ...` (`0 <= k < n`).
-    Part { k: usize, n: usize },
+    Part {
+        k: usize,
+        n: usize,
+    },
 }
 
 impl Shard {
@@ -313,6 +316,10 @@ pub fn run(
 ) -> Result<Outcome, SweepError> {
     record::check_writable(dir)?;
     record::clean_stale_temps(dir);
+    // the locks of processes that were killed: their points are free again
+    for p in &plan.points {
+        lock::clear_stale(&manifest::lock_path(dir, p));
+    }
     let cache = Mutex::new(manifest::Cache::default());
     let update = || -> Result<Manifest, SweepError> {
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -563,7 +570,10 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(default_jobs(&pts), cores.min(8));
         assert_eq!(default_jobs(&pts[..1]), 1);
-        assert_eq!(estimated_params(&plan.points[0].config), 10 * 20 + 20 + 420 + 42);
+        assert_eq!(
+            estimated_params(&plan.points[0].config),
+            10 * 20 + 20 + 420 + 42
+        );
         let big = plan_source(&src, &["model.width=400".into()]).unwrap();
         let pts: Vec<&PlannedPoint> = big.points.iter().collect();
         assert_eq!(default_jobs(&pts), 1);

@@ -23,8 +23,7 @@ pub struct SlurmOptions {
 /// Single-quotes `s` for the shell.
 fn quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         s.to_string()
