@@ -114,6 +114,9 @@ pub fn sweep(args: SweepArgs<'_>) -> Result<PathBuf> {
         let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let exe = std::env::current_exe().context("cannot find this program's path")?;
         let cwd = std::env::current_dir().context("cannot read the working folder")?;
+        // SLURM opens each task's output file in the folder before the task starts
+        crate::record::check_writable(&dir)
+            .with_context(|| format!("the sweep's folder {}", dir.display()))?;
         print!(
             "{}",
             sweep::slurm::script(
