@@ -434,7 +434,7 @@ pub fn spearman(x: &[f64], y: &[f64]) -> (f64, f64) {
     let df = (n - 2) as f64;
     let t = rho * (df / (1.0 - rho * rho)).sqrt();
     let p = StudentsT::new(0.0, 1.0, df)
-        .map(|d| 2.0 * (1.0 - d.cdf(t.abs())))
+        .map(|d| 2.0 * d.sf(t.abs()))
         .unwrap_or(1.0);
     (rho, p)
 }
