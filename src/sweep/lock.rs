@@ -166,13 +166,17 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// A heartbeat with its thread started (the thread ends with the process).
+    /// A heartbeat with its thread started; the thread ends once every clone is dropped.
     pub fn start() -> Heartbeat {
         let h = Heartbeat::default();
-        let watched = Arc::clone(&h.watched);
+        let watched = Arc::downgrade(&h.watched);
         std::thread::spawn(move || loop {
             std::thread::sleep(HEARTBEAT);
-            let paths = watched.lock().map(|w| w.clone()).unwrap_or_default();
+            let Some(w) = watched.upgrade() else {
+                return;
+            };
+            let paths = w.lock().map(|w| w.clone()).unwrap_or_default();
+            drop(w);
             for p in paths {
                 touch(&p);
             }
