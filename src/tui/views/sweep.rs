@@ -139,7 +139,9 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, r: &SweepRepor
         let v = &row.values[ai].1;
         v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
     };
-    let mut series: Vec<(Variant, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    // per model: the means joined, and mean ± sd as dots
+    type Series = (Variant, Vec<(f64, f64)>, Vec<(f64, f64)>);
+    let mut series: Vec<Series> = Vec::new();
     for v in Variant::BOTH {
         let mut line = Vec::new();
         let mut spread = Vec::new();
