@@ -28,7 +28,7 @@ method = "dense"
 [prune]
 ratios = [0.2, 0.4]
 [sweep]
-"model.depth" = [0, 1, 2]
+"model.depth" = [1, 2, 3]
 "model.width" = [3, 4]
 "#;
 
@@ -110,8 +110,8 @@ fn shards_run_concurrently_into_one_folder_merge_to_one_runs_numbers() {
     sweep(&cfg, &whole, &["--jobs", "1"]);
     let m = all_done(&whole);
     assert_eq!(m.points.len(), 6);
-    assert_eq!(m.points[2].name, "model.depth=1,model.width=3");
-    assert!(whole.join("model.depth=1,model.width=3.toml").is_file());
+    assert_eq!(m.points[2].name, "model.depth=2,model.width=3");
+    assert!(whole.join("model.depth=2,model.width=3.toml").is_file());
     for n in [2usize, 3] {
         let shared = d.path().join(format!("shards-{n}"));
         let children: Vec<Child> = (0..n)
@@ -155,22 +155,22 @@ fn resume_skips_done_points_and_reruns_deleted_truncated_and_changed_ones() {
             .modified()
             .unwrap()
     };
-    let kept = "model.depth=0,model.width=3.toml";
+    let kept = "model.depth=1,model.width=3.toml";
     let t_kept = mtime(kept);
     let again = sweep(&cfg, &out, &["--jobs", "1"]);
     assert!(again.contains("(0 ran here, 6 skipped as done)"), "{again}");
     // one record deleted, one truncated mid-file
-    std::fs::remove_file(out.join("model.depth=1,model.width=4.toml")).unwrap();
-    let cut = out.join("model.depth=2,model.width=3.toml");
+    std::fs::remove_file(out.join("model.depth=2,model.width=4.toml")).unwrap();
+    let cut = out.join("model.depth=3,model.width=3.toml");
     let text = std::fs::read_to_string(&cut).unwrap();
     std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
     let listed = ok(sweep_cmd(&cfg, &out, &["--list"]).output().unwrap());
     assert!(
-        listed.contains("pending     model.depth=1,model.width=4"),
+        listed.contains("pending     model.depth=2,model.width=4"),
         "{listed}"
     );
     assert!(
-        listed.contains("unreadable  model.depth=2,model.width=3"),
+        listed.contains("unreadable  model.depth=3,model.width=3"),
         "{listed}"
     );
     let resumed = sweep(&cfg, &out, &["--jobs", "1"]);
@@ -366,14 +366,14 @@ fn set_overrides_every_section_and_the_record_stores_the_resolved_config() {
         "{err}"
     );
     // in a sweep, a bad point is named before anything runs
-    let swept = write_config(d.path(), &TINY.replace("[0, 1, 2]", "[0, 1, -2]"));
+    let swept = write_config(d.path(), &TINY.replace("[1, 2, 3]", "[1, 2, -3]"));
     let bad = sweep_cmd(&swept, &d.path().join("never"), &[])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        err.contains("sweep point `model.depth=-2,model.width=3`: ")
-            && err.contains("`model.depth`: invalid value: integer `-2`, expected usize"),
+        err.contains("sweep point `model.depth=-3,model.width=3`: ")
+            && err.contains("`model.depth`: invalid value: integer `-3`, expected usize"),
         "{err}"
     );
     assert!(!d.path().join("never").exists(), "nothing ran");

@@ -26,7 +26,7 @@ method = "dense"
 [prune]
 ratios = [0.2, 0.4]
 [sweep]
-"model.depth" = [0, 1, 2, 3]
+"model.depth" = [1, 2, 3, 4]
 "#;
 
 fn script() -> PathBuf {

@@ -30,7 +30,7 @@ method = "dense"
 [prune]
 ratios = [0.2, 0.4]
 [sweep]
-"model.depth" = [0, 1, 2]
+"model.depth" = [1, 2, 3]
 "#;
 
 fn press(app: &mut App, code: KeyCode) {
@@ -113,8 +113,8 @@ fn a_sweep_is_a_list_row_with_its_points_and_chart_and_opens_a_point() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Experiment);
     let opened = app.opened.as_ref().unwrap();
-    assert_eq!(opened.path, exp.join("tiny").join("model.depth=1.toml"));
-    assert_eq!(opened.record.model.depth, 1);
+    assert_eq!(opened.path, exp.join("tiny").join("model.depth=2.toml"));
+    assert_eq!(opened.record.model.depth, 2);
     // the same points as the library plans them
     let plan = resprune::sweep::plan_source(&Source::read(&cfg).unwrap(), &[]).unwrap();
     assert_eq!(plan.points.len(), 3);
