@@ -20,6 +20,7 @@ pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod stop;
+pub mod sweep;
 pub mod tomlpos;
 pub mod train;
 pub mod tui;

@@ -60,6 +60,20 @@ enum Command {
         /// each ratio (PyTorch state_dict names; see docs/record-format.md).
         #[arg(long)]
         save_weights: bool,
+        /// Override a config key: KEY=VALUE, e.g. model.width=32 (repeatable; checked as the
+        /// file is; the record stores the resolved config).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Run every point of a config's [sweep] (each a full experiment) into one folder, with
+    /// a manifest (sweep.toml); resumes, shards, or prints a SLURM array script.
+    Sweep(resprune::cli::sweep::SweepCommand),
+    /// A sweep's report: one row per point, then the trend along each swept axis.
+    Report {
+        /// The sweep's folder or its sweep.toml.
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: resprune::cli::sweep::ReportFormat,
     },
     /// Re-run a record's config and compare every stored number; exit 1 on a mismatch.
     Replay {
@@ -173,6 +187,7 @@ fn main() -> ExitCode {
             device,
             quiet,
             save_weights,
+            sets,
         }) => resprune::cli::run(resprune::cli::RunArgs {
             config: &config,
             out: out.as_deref(),
@@ -181,8 +196,11 @@ fn main() -> ExitCode {
             device: device.as_deref(),
             quiet,
             save_weights,
+            sets: &sets,
         })
         .map(|_| ()),
+        Some(Command::Sweep(args)) => args.run(),
+        Some(Command::Report { path, format }) => resprune::cli::sweep::report(&path, format),
         Some(Command::Replay {
             record,
             tolerance,

@@ -1,6 +1,7 @@
 //! The headless commands: run, replay, diff, show, new, list, bench, plot.
 
 pub mod summary;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -57,11 +58,21 @@ pub struct RunArgs<'a> {
     pub quiet: bool,
     /// Also write `<record>.safetensors` with the trained and pruned weights and the masks.
     pub save_weights: bool,
+    /// `--set KEY=VALUE` overrides, checked as the file is.
+    pub sets: &'a [String],
 }
 
 /// `resprune-tui run CONFIG`: trains, measures, prunes, writes the record, prints the summary.
 pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
-    let mut cfg = Config::load(args.config)?;
+    let mut cfg = Config::load_with(args.config, &config::Override::parse_all(args.sets)?)?;
+    if !cfg.sweep.is_empty() {
+        bail!(
+            "{} has a [sweep] of {} points: run them with `resprune-tui sweep {}`",
+            args.config.display(),
+            cfg.sweep.points().len(),
+            args.config.display()
+        );
+    }
     if let Some(t) = args.threads {
         cfg.threads = t;
     }

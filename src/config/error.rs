@@ -33,6 +33,14 @@ pub enum ConfigError {
         /// least 1`).
         message: String,
     },
+    /// An error in a value given outside the file's own text: a `--set KEY=VALUE`
+    /// (`origin = "--set model.width=abc"`) or a sweep point (`sweep point
+    /// \`model.depth=0\``); `error` says the key and what is allowed.
+    #[error("{origin}: {error}")]
+    In {
+        origin: String,
+        error: Box<ConfigError>,
+    },
 }
 
 impl ConfigError {
@@ -51,6 +59,7 @@ impl ConfigError {
         match self {
             ConfigError::Io { .. } | ConfigError::TooLarge { .. } => None,
             ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::In { error, .. } => error.key(),
         }
     }
 
@@ -69,7 +78,15 @@ impl ConfigError {
                     message,
                 }
             }
-            io => io,
+            other => other,
+        }
+    }
+
+    /// This error said to come from `origin` (a `--set`, a sweep point).
+    pub fn from_origin(self, origin: impl Into<String>) -> ConfigError {
+        ConfigError::In {
+            origin: origin.into(),
+            error: Box::new(self),
         }
     }
 

@@ -5,7 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::{bad, ConfigError};
-use super::{DataConfig, HessianConfig, ModelConfig, ModelKind, PruneConfig, TrainConfig};
+use super::{
+    DataConfig, HessianConfig, ModelConfig, ModelKind, PruneConfig, SweepConfig, TrainConfig,
+};
 use crate::model::{ModelSpec, TransformerShape};
 
 fn one() -> usize {
@@ -96,6 +98,10 @@ pub struct Config {
     pub hessian: HessianConfig,
     #[serde(default)]
     pub prune: PruneConfig,
+    /// Keys mapped to lists: every combination is an experiment of its own (`resprune-tui
+    /// sweep`). Empty in a record: a record holds one point's resolved config.
+    #[serde(default, skip_serializing_if = "SweepConfig::is_empty")]
+    pub sweep: SweepConfig,
 }
 
 impl Config {
@@ -115,6 +121,7 @@ impl Config {
             train: TrainConfig::default(),
             hessian: HessianConfig::default(),
             prune: PruneConfig::default(),
+            sweep: SweepConfig::default(),
         }
     }
 
@@ -145,7 +152,9 @@ impl Config {
                 bytes: src.len(),
             });
         }
-        let cfg: Config = toml::from_str(src).map_err(|e| ConfigError::from_toml(&e, file, src))?;
+        let mut cfg: Config =
+            toml::from_str(src).map_err(|e| ConfigError::from_toml(&e, file, src))?;
+        cfg.sweep.order_as_in(src);
         cfg.validate().map_err(|e| e.in_file(file, src))?;
         Ok(cfg)
     }
@@ -167,6 +176,7 @@ impl Config {
             return bad("significance", "must be in (0, 0.5), e.g. 0.05");
         }
         self.prune.validate()?;
+        self.sweep.validate()?;
         if matches!(self.device, DeviceChoice::Cuda(_)) && !cfg!(feature = "cuda") {
             return bad(
                 "device",

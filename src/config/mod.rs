@@ -3,7 +3,9 @@
 //!
 //! One file per section, each holding its types, their defaults, their `validate` and their
 //! tests: [`Config`] itself (the top level) in `experiment.rs`, then `data.rs`, `model.rs`,
-//! `train.rs`, `hessian.rs` and `prune.rs`. Every check returns the one [`ConfigError`]
+//! `train.rs`, `hessian.rs`, `prune.rs` and `sweep.rs` (lists of values, one experiment per
+//! combination). `source.rs` resolves a file with `--set` overrides or one sweep point on its
+//! TOML value tree, then reads and validates it as a file. Every check returns the one [`ConfigError`]
 //! (`error.rs`), whose message is made in one place. `template.rs` writes the commented
 //! template from the defaults.
 
@@ -13,6 +15,8 @@ mod experiment;
 mod hessian;
 mod model;
 mod prune;
+mod source;
+mod sweep;
 mod template;
 mod train;
 
@@ -22,5 +26,7 @@ pub use experiment::{Config, DeviceChoice};
 pub use hessian::{FdScheme, HessianConfig, HessianMethod, FORWARD_STEP};
 pub use model::{Alpha, ModelConfig, ModelKind};
 pub use prune::{PruneConfig, PruneMethod, PruneScope};
+pub use source::{Override, Source};
+pub use sweep::{value_label, Axis, Point, SweepConfig, SweepMode};
 pub use template::template;
 pub use train::{Optimizer, TrainConfig};

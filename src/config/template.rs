@@ -13,6 +13,7 @@ pub fn template(name: &str) -> String {
         train(&d.train),
         hessian(&d.hessian),
         prune(&d.prune),
+        SWEEP.to_string(),
     ]
     .join("\n")
 }
@@ -166,6 +167,13 @@ finetune_epochs = 0        # train after pruning with the mask held (0 = no fine
 "#,
     )
 }
+
+/// The `[sweep]` table, commented out: a config without one is a single experiment.
+const SWEEP: &str = r#"# [sweep]                  # one experiment per combination: resprune-tui sweep THIS.toml
+# "model.depth" = [1, 2, 4, 8, 16]
+# "model.alpha" = [0.5, 1.0]
+# mode = "grid"            # grid: every combination | zip: the i-th values together
+"#;
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,8 @@
 //! paired differences. Reads records only (never runs anything), so the pipeline, the CLI and
 //! the notebook share it.
 
+pub mod sweep;
+
 use crate::curvature::SpectrumStats;
 use crate::prune::PruneRow;
 use crate::record::{Record, ReplicateSummary, RowSummary, VariantResult, VariantSummary};

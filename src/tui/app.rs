@@ -22,6 +22,8 @@ pub enum Screen {
     Experiment,
     /// The marked record against the current one.
     Diff(Box<DiffState>),
+    /// A sweep's points and trend (index into [`App::sweeps`]).
+    Sweep(usize),
 }
 
 /// The diff screen: what [`crate::record::diff::diff`] found, and how it is shown.
@@ -144,6 +146,8 @@ pub struct RecordList {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListRow {
     Live,
+    /// A sweep folder (index into [`App::sweeps`]); its points are listed under it.
+    Sweep(usize),
     Entry(usize),
 }
 
@@ -206,6 +210,10 @@ pub struct App {
     /// Config files the new-run prompt offers.
     pub configs: Vec<PathBuf>,
     pub size: (u16, u16),
+    /// Sweep folders in `dir`, their reports read from their records.
+    pub sweeps: Vec<crate::tui::msg::SweepEntry>,
+    /// The selected point of the sweep screen.
+    pub sweep_point: usize,
     next_run: RunId,
 }
 
@@ -244,6 +252,8 @@ impl App {
             dir: setup.dir,
             configs: Vec::new(),
             size: (0, 0),
+            sweeps: Vec::new(),
+            sweep_point: 0,
             next_run: 1,
         }
     }
@@ -270,8 +280,13 @@ impl App {
         let needle = self.list.filter.to_lowercase();
         let live = self.live.as_ref();
         let live = live.filter(|l| needle.is_empty() || l.name.to_lowercase().contains(&needle));
+        let sweeps =
+            self.sweeps.iter().enumerate().filter(|(_, s)| {
+                needle.is_empty() || s.report.name.to_lowercase().contains(&needle)
+            });
         live.map(|_| ListRow::Live)
             .into_iter()
+            .chain(sweeps.map(|(i, _)| ListRow::Sweep(i)))
             .chain(
                 self.list
                     .entries
@@ -345,6 +360,19 @@ impl App {
             }
             Msg::Plotted(Err(e)) => {
                 self.say(Level::Error, format!("no figure: {e}"));
+                None
+            }
+            Msg::Sweeps(sweeps) => {
+                self.sweeps = sweeps;
+                if let Screen::Sweep(i) = self.screen {
+                    if i >= self.sweeps.len() {
+                        self.screen = Screen::List;
+                    }
+                }
+                None
+            }
+            Msg::SweepProgress(text) => {
+                self.say(Level::Info, text);
                 None
             }
         }
@@ -527,6 +555,7 @@ impl App {
                     self.apply_diff(a);
                     None
                 }
+                Screen::Sweep(i) => self.apply_sweep(i, a),
             },
         }
     }
@@ -542,7 +571,7 @@ impl App {
     fn selected_path(&self) -> Option<PathBuf> {
         match self.selected_row()? {
             ListRow::Entry(i) => Some(self.list.entries[i].path.clone()),
-            ListRow::Live => None,
+            ListRow::Live | ListRow::Sweep(_) => None,
         }
     }
 
@@ -557,6 +586,11 @@ impl App {
                     self.enter_experiment(0);
                 }
                 Some(ListRow::Entry(i)) => self.open_entry(i),
+                Some(ListRow::Sweep(i)) => {
+                    self.screen = Screen::Sweep(i);
+                    self.sweep_point = 0;
+                    self.ratio = 0;
+                }
                 None => self.say(Level::Info, "no record here yet: n starts a run"),
             },
             Action::Mark => self.toggle_mark(self.selected_path()),
@@ -569,6 +603,47 @@ impl App {
                 if let Some(r) = cfg {
                     let source = RunSource::Config(Box::new(r.config.clone()));
                     return self.start_run(source);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// The sweep screen: ↑/↓ choose a point, ←/→ the ratio of the chart's S, Enter opens the
+    /// point's record, Esc goes back to the list.
+    fn apply_sweep(&mut self, i: usize, a: Action) -> Option<Cmd> {
+        let Some(sw) = self.sweeps.get(i) else {
+            self.screen = Screen::List;
+            return None;
+        };
+        let points = sw.report.rows.len();
+        let ratios = sw
+            .report
+            .metrics
+            .iter()
+            .filter(|m| m.starts_with("S@"))
+            .count();
+        match a {
+            Action::Up => self.sweep_point = self.sweep_point.saturating_sub(1),
+            Action::Down => self.sweep_point = (self.sweep_point + 1).min(points.saturating_sub(1)),
+            Action::RatioPrev => self.ratio = self.ratio.saturating_sub(1),
+            Action::RatioNext => self.ratio = (self.ratio + 1).min(ratios.saturating_sub(1)),
+            Action::Back => self.screen = Screen::List,
+            Action::Select => {
+                let path = sw.records.get(self.sweep_point).cloned();
+                match path.map(|p| (crate::record::load(&p), p)) {
+                    Some((Ok(record), path)) => {
+                        self.opened = Some(Opened {
+                            path,
+                            record: Box::new(record),
+                        });
+                        self.viewing_live = false;
+                        let n = self.shown().map_or(0, |s| s.ratio_count());
+                        self.enter_experiment(n.saturating_sub(1) / 2);
+                    }
+                    Some((Err(e), _)) => self.say(Level::Warn, e.to_string()),
+                    None => self.say(Level::Info, "no point here"),
                 }
             }
             _ => {}

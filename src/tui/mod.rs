@@ -11,6 +11,7 @@ pub mod keys;
 pub mod live;
 pub mod msg;
 pub mod shown;
+pub mod sweep_view;
 pub mod theme;
 pub mod views;
 pub mod worker;
@@ -263,6 +264,7 @@ fn event_loop(
                         configs,
                         open,
                     });
+                    let _ = tx.send(Msg::Sweeps(sweep_view::read_sweeps(dir)));
                 }
                 Cmd::StartRun { id, source } => {
                     worker = Some(worker::spawn(source, dir.to_path_buf(), id, tx.clone()));

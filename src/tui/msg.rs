@@ -22,6 +22,16 @@ pub struct ListEntry {
     pub record: Result<Box<Record>, String>,
 }
 
+/// A sweep's folder in the experiments folder: its report (read from its records) and where
+/// each point's record is.
+#[derive(Debug, Clone)]
+pub struct SweepEntry {
+    pub dir: PathBuf,
+    pub report: crate::report::sweep::SweepReport,
+    /// Each point's record file, in the report's row order.
+    pub records: Vec<PathBuf>,
+}
+
 /// Everything the UI reacts to, through one channel.
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -46,6 +56,10 @@ pub enum Msg {
     },
     /// A figure was written (answer to [`Cmd::Plot`]): the files, or why not.
     Plotted(Result<Vec<PathBuf>, String>),
+    /// The sweeps in the experiments folder (sent after [`Msg::Listed`]).
+    Sweeps(Vec<SweepEntry>),
+    /// A sweep started from the prompt moved on: points done, running, failed, ETA.
+    SweepProgress(String),
     /// A replay ended (answer to [`Cmd::Replay`]): the comparison, or why it failed.
     Replayed {
         path: PathBuf,

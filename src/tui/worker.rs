@@ -39,7 +39,7 @@ pub fn spawn(source: RunSource, out_dir: PathBuf, id: RunId, tx: Sender<Msg>) ->
         .spawn(move || {
             let send = |ev: RunEvent| tx.send(Msg::Worker(id, ev)).is_ok();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                execute(&source, &out_dir, &send, &flag)
+                execute(&source, &out_dir, &send, &flag, &tx)
             }));
             let last = match outcome {
                 Ok(Ok(path)) => RunEvent::Finished(path),
@@ -57,7 +57,13 @@ fn execute(
     out_dir: &Path,
     send: &(dyn Fn(RunEvent) -> bool + Sync),
     cancel: &AtomicBool,
+    tx: &Sender<Msg>,
 ) -> Result<PathBuf, String> {
+    if let RunSource::Path(p) = source {
+        if Config::load(p).is_ok_and(|c| !c.sweep.is_empty()) {
+            return super::sweep_view::run(p, out_dir, tx, send, cancel);
+        }
+    }
     let cfg = match source {
         RunSource::Path(p) => Config::load(p).map_err(|e| e.to_string())?,
         RunSource::Config(c) => (**c).clone(),

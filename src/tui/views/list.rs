@@ -109,6 +109,34 @@ fn row<'a>(app: &App, theme: &Theme, r: ListRow, wide: bool) -> Row<'a> {
             ]);
             Row::new(cells)
         }
+        ListRow::Sweep(i) => {
+            let Some(sw) = app.sweeps.get(i) else {
+                return Row::new(Vec::<Cell>::new());
+            };
+            let r = &sw.report;
+            let done = r.rows.iter().filter(|p| p.status == "done").count();
+            let mut cells = vec![
+                Cell::from(Span::styled("▸", theme.emphasis())),
+                Cell::from(format!("{} ({} points)", r.name, r.rows.len())),
+                Cell::from("(sweep)"),
+                Cell::from(""),
+            ];
+            if wide {
+                cells.push(Cell::from(r.axes.join(" × ")));
+            }
+            let style = if done == r.rows.len() {
+                theme.good()
+            } else {
+                theme.warn()
+            };
+            cells.extend([
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(Span::styled(format!("{done}/{} done", r.rows.len()), style)),
+            ]);
+            Row::new(cells)
+        }
         ListRow::Entry(i) => {
             let e = &app.list.entries[i];
             let mark = if app.marked.as_ref() == Some(&e.path) {

@@ -7,6 +7,7 @@ pub mod list;
 pub mod model;
 pub mod pruning;
 pub mod spectrum;
+pub mod sweep;
 pub mod training;
 
 use ratatui::buffer::Buffer;
@@ -58,6 +59,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Screen::List => list::render(frame, body, app, theme),
             Screen::Experiment => experiment(frame, body, app, theme),
             Screen::Diff(d) => diff::render(frame, body, app, theme, d),
+            Screen::Sweep(i) => match app.sweeps.get(*i) {
+                Some(sw) => sweep::render(frame, body, app, theme, sw),
+                None => list::render(frame, body, app, theme),
+            },
         }
         status_line(frame, status, app, theme);
         footer_line(frame, footer, app, theme);
@@ -223,6 +228,14 @@ pub fn footer_items(app: &App) -> (Context, Vec<(Vec<Action>, &'static str)>) {
             v.push(one(Theme));
             v
         }
+        (_, _, Screen::Sweep(_)) => vec![
+            (vec![Select], "open point"),
+            (vec![Up, Down], "point"),
+            (vec![RatioPrev, RatioNext], "ratio"),
+            one(Back),
+            one(Help),
+            one(Quit),
+        ],
         (_, _, Screen::Diff(_)) => vec![
             one(Back),
             (vec![Up, Down], "scroll"),
