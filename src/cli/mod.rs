@@ -162,7 +162,8 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
         experiment::run(&cfg, &sink, &cancel).map(|r| (r, None))
     };
     bar.finish_and_clear();
-    let (mut rec, weights) = result?;
+    // an error found once the data is in (a split too small, a model too big) names the file
+    let (mut rec, weights) = result.with_context(|| args.config.display().to_string())?;
     let weights = weights.filter(|_| args.save_weights);
     if args.save_weights && weights.is_none() {
         eprintln!("note: the run did not complete; no weights saved");
