@@ -236,18 +236,18 @@ fn spectrum_of(
     ctx.started(m, Stage::Spectrum);
     let batch = m.net.prepare(&hess.x, &hess.y);
     let check_batch = check.map(|c| m.net.prepare(&c.x, &c.y));
+    // captures no part of the member: on CUDA a network is not `Sync`
+    let live = m.is_live();
     let progress = |p: curvature::SpectrumProgress| {
         // every 1/50th of a phase is plenty for a progress bar
-        if p.done.is_multiple_of((p.total / 50).max(1)) || p.done == p.total || p.done == 1 {
-            ctx.send(
-                m,
-                RunEvent::HessianProgress {
-                    variant: v,
-                    phase: p.phase,
-                    done: p.done,
-                    total: p.total,
-                },
-            );
+        let due = p.done.is_multiple_of((p.total / 50).max(1)) || p.done == p.total || p.done == 1;
+        if live && due {
+            (ctx.events)(RunEvent::HessianProgress {
+                variant: v,
+                phase: p.phase,
+                done: p.done,
+                total: p.total,
+            });
         }
     };
     let opts = curvature::SpectrumOptions {
