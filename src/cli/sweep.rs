@@ -15,7 +15,7 @@ use crate::frontend::{format_number, NumberStyle};
 fn fmt_sig(x: f64, digits: usize) -> String {
     format_number(x, NumberStyle::significant(digits))
 }
-use crate::report::sweep::{sweep_report, PointInput, SweepReport};
+use crate::report::sweep::SweepReport;
 use crate::stats::MeanSd;
 use crate::sweep::{self, slurm::SlurmOptions, PointStatus, Shard, SweepEvent};
 
@@ -240,31 +240,7 @@ pub enum ReportFormat {
 
 /// The report of the sweep at `path` (its folder or its `sweep.toml`).
 pub fn build_report(path: &Path) -> Result<SweepReport> {
-    let loaded = sweep::load(path)?;
-    let m = &loaded.manifest;
-    let inputs: Vec<PointInput<'_>> = loaded
-        .records
-        .iter()
-        .map(|(p, r)| PointInput {
-            name: &p.name,
-            values: m
-                .axes
-                .iter()
-                .map(|a| {
-                    (
-                        a.clone(),
-                        p.values
-                            .get(a)
-                            .cloned()
-                            .unwrap_or(toml::Value::Boolean(false)),
-                    )
-                })
-                .collect(),
-            status: p.status.word(),
-            record: r.as_ref(),
-        })
-        .collect();
-    Ok(sweep_report(&m.name, &m.axes, m.mode, &inputs))
+    Ok(sweep::load(path)?.report())
 }
 
 /// `resprune-tui report DIR|sweep.toml --format table|csv|json|md`.

@@ -508,6 +508,28 @@ pub struct Loaded {
     pub records: Vec<(ManifestPoint, Option<record::Record>)>,
 }
 
+impl Loaded {
+    /// The report over its points (their records; a point's missing axis value is left out).
+    pub fn report(&self) -> crate::report::sweep::SweepReport {
+        let m = &self.manifest;
+        let inputs: Vec<crate::report::sweep::PointInput<'_>> = self
+            .records
+            .iter()
+            .map(|(p, r)| crate::report::sweep::PointInput {
+                name: &p.name,
+                values: m
+                    .axes
+                    .iter()
+                    .filter_map(|a| Some((a.clone(), p.values.get(a)?.clone())))
+                    .collect(),
+                status: p.status.word(),
+                record: r.as_ref(),
+            })
+            .collect();
+        crate::report::sweep::sweep_report(&m.name, &m.axes, m.mode, &inputs)
+    }
+}
+
 /// Loads the manifest at `path` (a sweep folder or its `sweep.toml`) and every point's
 /// record that loads.
 pub fn load(path: &Path) -> Result<Loaded, SweepError> {

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use crate::experiment::RunEvent;
 use crate::record;
-use crate::report::sweep::{sweep_report, PointInput};
 use crate::sweep::{self, PointStatus, SweepEvent};
 
 use super::msg::{Msg, SweepEntry};
@@ -31,21 +30,7 @@ pub fn read_sweeps(dir: &Path) -> Vec<SweepEntry> {
 pub fn entry(dir: &Path) -> Option<SweepEntry> {
     let loaded = sweep::load(dir).ok()?;
     let m = &loaded.manifest;
-    let inputs: Vec<PointInput<'_>> = loaded
-        .records
-        .iter()
-        .map(|(p, r)| PointInput {
-            name: &p.name,
-            values: m
-                .axes
-                .iter()
-                .filter_map(|a| Some((a.clone(), p.values.get(a)?.clone())))
-                .collect(),
-            status: p.status.word(),
-            record: r.as_ref(),
-        })
-        .collect();
-    let report = sweep_report(&m.name, &m.axes, m.mode, &inputs);
+    let report = loaded.report();
     Some(SweepEntry {
         dir: dir.to_path_buf(),
         records: m
