@@ -114,6 +114,8 @@ fn sweep_rows_measure_the_pruned_model() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
+        calibration: None,
+        basis: None,
     };
     let mut pruned = Vec::new();
     prune::sweep(
@@ -173,6 +175,8 @@ fn sweep_stops_at_the_next_row_after_a_cancel_and_keeps_what_it_finished() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
+        calibration: None,
+        basis: None,
     };
     let cancel = AtomicBool::new(false);
     let mut pruned = Vec::new();

@@ -152,6 +152,8 @@ fn finetuning_holds_masked_weights_at_exactly_zero() {
         cfg: &cfg,
         fd_step: 1e-5,
         diag: None,
+        calibration: None,
+        basis: None,
     };
     let ft = prune::Finetune {
         train: &train,

@@ -25,7 +25,7 @@ pub use error::ConfigError;
 pub use experiment::{Config, DeviceChoice};
 pub use hessian::{FdScheme, HessianConfig, HessianMethod, FORWARD_STEP};
 pub use model::{Alpha, ModelConfig, ModelKind};
-pub use prune::{PruneConfig, PruneMethod, PruneScope};
+pub use prune::{Granularity, PruneConfig, PruneMethod, PruneScope};
 pub use source::{Override, Source};
 pub use sweep::{value_label, Axis, Point, SweepConfig, SweepMode};
 pub use template::template;

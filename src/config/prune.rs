@@ -33,6 +33,19 @@ pub enum PruneMethod {
     /// The article's §7.1 rule made precise: only parameters whose `H_ii` is below the
     /// `curvature_quantile` of their layer are eligible; those are pruned by magnitude.
     CurvatureGated,
+    /// Wanda (Sun et al. 2023): smallest `|W_ij| · ‖X_j‖₂` first, `X_j` the layer's input
+    /// feature `j` over the calibration examples.
+    Wanda,
+    /// First-order Taylor `|g_i θ_i|` (Molchanov et al. 2019), `g` the calibration-loss
+    /// gradient.
+    Taylor,
+    /// Layer-wise optimal brain surgeon with the layer Hessian `2XXᵀ + λI` of the calibration
+    /// inputs: saliency `w² / [H⁻¹]_jj`, then the closed-form update of the kept weights
+    /// (SparseGPT's rule).
+    Obs,
+    /// Blocks only: `1 − cos(h_in, h_out)` of the stream around a block over the calibration
+    /// examples (ShortGPT's block influence).
+    BlockInfluence,
 }
 
 impl PruneMethod {
@@ -45,6 +58,116 @@ impl PruneMethod {
 impl std::fmt::Display for PruneMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.name())
+    }
+}
+
+impl PruneMethod {
+    /// Whether the method needs calibration activations (`prune.calibration_samples`).
+    pub fn needs_calibration(self) -> bool {
+        matches!(
+            self,
+            PruneMethod::Wanda
+                | PruneMethod::Taylor
+                | PruneMethod::Obs
+                | PruneMethod::BlockInfluence
+        )
+    }
+
+    /// Whether the method needs the Hessian diagonal.
+    pub fn needs_diagonal(self) -> bool {
+        matches!(self, PruneMethod::Obd | PruneMethod::CurvatureGated)
+    }
+}
+
+/// What one pruned unit is. Ratios are fractions of the units of the granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Granularity {
+    /// Single weights (and biases with `include_bias`).
+    #[default]
+    Unstructured,
+    /// `n` of every `m` consecutive weights along a layer's input dimension are removed
+    /// (`"2:4"`): the sparsity is `n / m` whatever the ratio.
+    NOfM { n: usize, m: usize },
+    /// A hidden unit of a layer (see docs/method.md for what a unit is in each variant).
+    Neuron,
+    /// One attention head of the transformer.
+    Head,
+    /// A whole block (residual branch).
+    Block,
+}
+
+impl Granularity {
+    /// `unstructured`, `2:4`, `neuron`, `head`, `block`, as the config and the record write it.
+    pub fn name(self) -> String {
+        match self {
+            Granularity::Unstructured => "unstructured".into(),
+            Granularity::NOfM { n, m } => format!("{n}:{m}"),
+            Granularity::Neuron => "neuron".into(),
+            Granularity::Head => "head".into(),
+            Granularity::Block => "block".into(),
+        }
+    }
+
+    /// Whether the granularity removes whole units (neuron, head, block).
+    pub fn is_structured(self) -> bool {
+        matches!(
+            self,
+            Granularity::Neuron | Granularity::Head | Granularity::Block
+        )
+    }
+}
+
+impl std::fmt::Display for Granularity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.name())
+    }
+}
+
+impl std::str::FromStr for Granularity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "unstructured" => Granularity::Unstructured,
+            "neuron" => Granularity::Neuron,
+            "head" => Granularity::Head,
+            "block" => Granularity::Block,
+            other => {
+                let Some((a, b)) = other.split_once(':') else {
+                    return Err(format!(
+                        "unknown granularity {other:?}: expected \"unstructured\", \"N:M\" \
+                         (e.g. \"2:4\"), \"neuron\", \"head\" or \"block\""
+                    ));
+                };
+                let parse = |t: &str| t.trim().parse::<usize>().ok();
+                match (parse(a), parse(b)) {
+                    (Some(n), Some(m)) if n > 0 && n < m => Granularity::NOfM { n, m },
+                    (Some(n), Some(m)) => {
+                        return Err(format!(
+                            "granularity \"{other}\" has N = {n}, M = {m}: N:M needs 0 < N < M"
+                        ))
+                    }
+                    _ => {
+                        return Err(format!(
+                            "granularity {other:?} is not N:M with whole numbers, e.g. \"2:4\""
+                        ))
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Serialize for Granularity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Granularity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -65,6 +188,16 @@ pub struct PruneConfig {
     /// (`method = "magnitude"`, a single value, is read too.)
     #[serde(alias = "method", deserialize_with = "one_or_many")]
     pub methods: Vec<PruneMethod>,
+    /// What a unit is: `"unstructured"`, `"N:M"`, `"neuron"`, `"head"`, `"block"`; every
+    /// method runs at every granularity it is defined for.
+    #[serde(alias = "granularity", deserialize_with = "one_or_many")]
+    pub granularities: Vec<Granularity>,
+    /// Training examples whose activations calibrate `wanda`, `taylor`, `obs` and
+    /// `block_influence` (the first ones of the training split).
+    pub calibration_samples: usize,
+    /// `obs`: the damping `λ` of the layer Hessian `2XXᵀ + λI`, as a fraction of the mean of
+    /// its diagonal (SparseGPT's `percdamp`).
+    pub obs_damping: f64,
     pub scope: PruneScope,
     /// Prune biases too (the article does); otherwise weights only.
     pub include_bias: bool,
@@ -87,6 +220,9 @@ impl Default for PruneConfig {
     fn default() -> Self {
         PruneConfig {
             methods: vec![PruneMethod::Magnitude],
+            granularities: vec![Granularity::Unstructured],
+            calibration_samples: 128,
+            obs_damping: 0.01,
             scope: PruneScope::Global,
             include_bias: false,
             include_embeddings: false,
@@ -105,7 +241,35 @@ impl PruneConfig {
         if self.methods.is_empty() {
             return bad(
                 "prune.methods",
-                "must list at least one of \"magnitude\", \"obd\", \"curvature_gated\"",
+                "must list at least one of \"magnitude\", \"obd\", \"curvature_gated\", \
+                 \"wanda\", \"taylor\", \"obs\", \"block_influence\"",
+            );
+        }
+        if self.granularities.is_empty() {
+            return bad(
+                "prune.granularities",
+                "must list at least one of \"unstructured\", \"N:M\", \"neuron\", \"head\", \"block\"",
+            );
+        }
+        if let Some(i) = (1..self.granularities.len())
+            .find(|&i| self.granularities[..i].contains(&self.granularities[i]))
+        {
+            return bad(
+                "prune.granularities",
+                format!("entry {i} ({}) is listed twice", self.granularities[i]),
+            );
+        }
+        if self.methods.iter().any(|m| m.needs_calibration()) && self.calibration_samples == 0 {
+            return bad(
+                "prune.calibration_samples",
+                "is 0, but wanda, taylor, obs and block_influence need calibration examples: \
+                 set it to at least 1 (e.g. 128)",
+            );
+        }
+        if !(self.obs_damping > 0.0 && self.obs_damping.is_finite()) {
+            return bad(
+                "prune.obs_damping",
+                format!("is {}, must be > 0 (e.g. 0.01)", self.obs_damping),
             );
         }
         if !(self.curvature_quantile > 0.0 && self.curvature_quantile <= 1.0) {
@@ -258,5 +422,62 @@ mod tests {
             vec![PruneMethod::Obd, PruneMethod::CurvatureGated]
         );
         assert_eq!(PruneMethod::CurvatureGated.name(), "curvature_gated");
+        assert_eq!(PruneMethod::BlockInfluence.name(), "block_influence");
+    }
+
+    #[test]
+    fn granularities_parse_and_print_as_written() {
+        let p: PruneConfig =
+            toml::from_str(r#"granularities = ["unstructured", "2:4", "neuron", "head", "block"]"#)
+                .unwrap();
+        assert_eq!(
+            p.granularities,
+            vec![
+                Granularity::Unstructured,
+                Granularity::NOfM { n: 2, m: 4 },
+                Granularity::Neuron,
+                Granularity::Head,
+                Granularity::Block
+            ]
+        );
+        let names: Vec<String> = p.granularities.iter().map(|g| g.name()).collect();
+        assert_eq!(names, ["unstructured", "2:4", "neuron", "head", "block"]);
+        assert_eq!(
+            PruneConfig::default().granularities,
+            [Granularity::Unstructured]
+        );
+        let one: PruneConfig = toml::from_str(r#"granularity = "3:8""#).unwrap();
+        assert_eq!(one.granularities, [Granularity::NOfM { n: 3, m: 8 }]);
+    }
+
+    #[test]
+    fn n_of_m_needs_zero_below_n_below_m() {
+        for bad in ["4:4", "5:4", "0:4", "a:4", "2:"] {
+            let e = bad.parse::<Granularity>().unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        assert!("4:4"
+            .parse::<Granularity>()
+            .unwrap_err()
+            .contains("0 < N < M"));
+        assert!("rows"
+            .parse::<Granularity>()
+            .unwrap_err()
+            .contains("unknown granularity"));
+    }
+
+    #[test]
+    fn calibration_methods_need_calibration_samples() {
+        let p = PruneConfig {
+            methods: vec![PruneMethod::Wanda],
+            calibration_samples: 0,
+            ..PruneConfig::default()
+        };
+        assert_eq!(key(&p).as_deref(), Some("prune.calibration_samples"));
+        let p = PruneConfig {
+            granularities: vec![Granularity::Neuron, Granularity::Neuron],
+            ..PruneConfig::default()
+        };
+        assert_eq!(key(&p).as_deref(), Some("prune.granularities"));
     }
 }

@@ -14,9 +14,11 @@ use crate::stats::Bins;
 
 pub mod hutchinson;
 pub mod lanczos;
+mod mechanism;
 pub mod slq;
 mod spectrum;
 
+pub use mechanism::{mechanism, span_share, BasisSource, EigenBasis, Mechanism};
 pub use spectrum::{
     choose_method, dense_spectrum, lanczos_spectrum, no_progress, spectrum, LayerSpectrum,
     Spectrum, SpectrumMethod, SpectrumOptions, SpectrumPhase, SpectrumProgress, Stability,

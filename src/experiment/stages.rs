@@ -305,6 +305,8 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
             cfg: &ctx.cfg.prune,
             fd_step: ctx.cfg.hessian.fd_step,
             diag: m.diagonal.as_deref(),
+            calibration: None,
+            basis: None,
         };
         let mut on_row = |row: &prune::PruneRow| {
             if live {

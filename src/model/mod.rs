@@ -316,6 +316,42 @@ impl ParamLayout {
     }
 }
 
+/// The input of one linear layer over the calibration examples: `rows` examples (MLP) or
+/// real, non-padding tokens (transformer) of `cols` features, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerInput {
+    /// The layer's weight tensor, e.g. `blocks.0.weight`, `blocks.1.attn.q.weight`.
+    pub weight: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub x: Vec<f64>,
+}
+
+/// The stream entering and leaving block `b` (for the transformer: before its attention
+/// sub-layer and after its MLP sub-layer), `rows × cols` row-major as [`LayerInput`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockStream {
+    pub rows: usize,
+    pub cols: usize,
+    pub h_in: Vec<f64>,
+    pub h_out: Vec<f64>,
+}
+
+/// What the calibration criteria read from one forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activations {
+    /// One per linear layer, in `theta` order (the head included).
+    pub inputs: Vec<LayerInput>,
+    /// One per block, in order.
+    pub blocks: Vec<BlockStream>,
+}
+
+impl Activations {
+    pub fn input(&self, weight: &str) -> Option<&LayerInput> {
+        self.inputs.iter().find(|i| i.weight == weight)
+    }
+}
+
 /// Loss and accuracy of `theta` on a set of examples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Eval {

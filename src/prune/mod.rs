@@ -4,10 +4,11 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Granularity;
 use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
-use crate::curvature::{BatchLoss, FdHvp, Hvp};
+use crate::curvature::{BatchLoss, EigenBasis, FdHvp, Hvp, Mechanism};
 use crate::data::Dataset;
-use crate::model::{Network, ParamLayout, PreparedBatch};
+use crate::model::{Activations, Network, ParamLayout, PreparedBatch};
 use crate::stop::Stop;
 use crate::train::{self, apply_mask};
 
@@ -130,9 +131,16 @@ pub fn method_mask(
     let groups = groups(layout, cfg.scope);
     let magnitude: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
     match (method, diag) {
-        (PruneMethod::Magnitude, _) | (_, None) => {
-            mask_from_scores(&magnitude, &elig, &groups, ratio)
-        }
+        // until the calibration criteria land (issue 15), they score as magnitude
+        (PruneMethod::Magnitude, _)
+        | (_, None)
+        | (
+            PruneMethod::Wanda
+            | PruneMethod::Taylor
+            | PruneMethod::Obs
+            | PruneMethod::BlockInfluence,
+            _,
+        ) => mask_from_scores(&magnitude, &elig, &groups, ratio),
         (PruneMethod::Obd, Some(d)) => {
             mask_from_scores(&obd_saliency(theta, d), &elig, &groups, ratio)
         }
@@ -203,6 +211,16 @@ pub fn layer_sparsity(layout: &ParamLayout, keep: &[bool]) -> Vec<LayerSparsity>
 pub struct PruneRow {
     pub ratio: f64,
     pub method: PruneMethod,
+    /// What a unit is (records before structured pruning: `unstructured`).
+    #[serde(default)]
+    pub granularity: Granularity,
+    /// Units of the granularity that could be removed, and that were (for `unstructured`
+    /// and `N:M` a unit is one parameter, so these equal `eligible` and `pruned`).
+    #[serde(default)]
+    pub units_eligible: usize,
+    #[serde(default)]
+    pub units_pruned: usize,
+    /// Parameters that could be pruned at this granularity, and those set to zero.
     pub eligible: usize,
     pub pruned: usize,
     /// Largest score removed.
@@ -223,6 +241,10 @@ pub struct PruneRow {
     pub predicted_second: f64,
     /// `g · Δθ + ½ Δθᵀ H Δθ`, to set beside `delta_loss`.
     pub predicted_delta: f64,
+    /// Where `Δθ` points in the Hessian's eigenbasis (the article's §4.2 mechanism); absent in
+    /// records made before it was measured.
+    #[serde(default)]
+    pub mechanism: Option<Mechanism>,
     /// After `prune.finetune_epochs` of training with the mask held.
     pub finetuned: Option<Finetuned>,
     pub layers: Vec<LayerSparsity>,
@@ -261,6 +283,18 @@ pub struct SweepInputs<'a> {
     pub fd_step: f64,
     /// The Hessian diagonal, for `obd` and `curvature_gated`.
     pub diag: Option<&'a [f64]>,
+    /// Calibration examples and the activations they produce, for `wanda`, `taylor`, `obs`
+    /// and `block_influence`.
+    pub calibration: Option<&'a Calibration>,
+    /// Top and bottom Hessian eigenvectors, for each row's [`Mechanism`] overlaps.
+    pub basis: Option<&'a EigenBasis>,
+}
+
+/// The calibration examples (`prune.calibration_samples` from the training split) and the
+/// layer inputs and block streams of the unpruned model on them.
+pub struct Calibration {
+    pub batch: PreparedBatch,
+    pub activations: Activations,
 }
 
 /// Why pruning failed (nothing fails yet but a cancel; criteria that can, will say here).
@@ -306,6 +340,10 @@ pub fn sweep(
             let row = PruneRow {
                 ratio,
                 method,
+                granularity: Granularity::Unstructured,
+                units_eligible: mask.eligible,
+                units_pruned: mask.pruned,
+                mechanism: Some(crate::curvature::mechanism(&dw, &hdw, inputs.basis)),
                 eligible: mask.eligible,
                 pruned: mask.pruned,
                 threshold: mask.threshold,
