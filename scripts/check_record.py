@@ -49,9 +49,11 @@ def read_safetensors(path):
     return tensors, meta, raw
 
 
-def row_key(method, ratio):
-    """A pruning row's name in the checkpoint (format 2): `magnitude_0p300000`."""
-    return f"{method}_{ratio:.6f}".replace(".", "p")
+def row_key(method, ratio, granularity="unstructured"):
+    """A pruning row's name in the checkpoint (format 2): `magnitude_0p300000`,
+    `wanda_neuron_0p300000`, `obs_2of4_0p500000`."""
+    g = "" if granularity == "unstructured" else granularity.replace(":", "of") + "_"
+    return f"{method}_{g}{ratio:.6f}".replace(".", "p")
 
 
 def act_fn(name):
@@ -185,12 +187,14 @@ def recompute(record_path):
         loss_before, acc_before = evaluate(trained, meta, variant, *split["eval"])
         rows = []
         for row in rec[variant]["pruning"]:
-            key = row_key(row["method"], row["ratio"])
+            key = row_key(row["method"], row["ratio"], row.get("granularity", "unstructured"))
             mask = params_of(tensors, f"{variant}.mask.{key}")
             stored = params_of(tensors, f"{variant}.pruned.{key}")
             if not mask:
                 raise SystemExit(f"{st_path}: no tensors `{variant}.mask.{key}.*`")
-            pruned = {k: trained[k] * (mask[k] != 0) for k in names}
+            # obs updates the kept weights: its stored pruned tensors are the model evaluated
+            updates = row["method"] == "obs"
+            pruned = stored if updates else {k: trained[k] * (mask[k] != 0) for k in names}
             loss_after, acc_after = evaluate(pruned, meta, variant, *split["eval"])
             rows.append(
                 {

@@ -212,3 +212,30 @@ fn the_forward_scheme_takes_its_own_step() {
     let e = err("name = \"t\"\n[hessian]\nfd_scheme = \"backward\"\n");
     assert!(e.contains("exp.toml:3") && e.contains("forward"), "{e}");
 }
+
+#[test]
+fn every_invalid_fixture_is_refused_with_its_message() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        let want = src
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{}: first line must be `# expect: ...`", path.display()));
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let e = match Config::parse(&src, &name) {
+            Ok(_) => panic!("{name} should have been refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(want), "{name}: got {e:?}, want {want:?}");
+        assert!(e.contains(&name), "{name}: the error names the file: {e}");
+        seen += 1;
+    }
+    assert!(seen >= 7, "only {seen} invalid fixtures found");
+}

@@ -396,12 +396,14 @@ fn learned_scales_are_one_tensor_beside_the_linears_and_counted_in_params() {
     assert_eq!(scales, rec.residual.learned_alpha);
     // the scales are never pruned: their mask is 1
     for row in &rec.residual.pruning {
-        let key = checkpoint::row_key(row.method, row.ratio);
+        let key = checkpoint::row_key(row.method, row.granularity, row.ratio);
         assert_eq!(
             w.tensors[&format!("residual.mask.{key}.alpha")].data,
             vec![1.0, 1.0]
         );
-        let (_, keep) = w.pruned(Variant::Residual, row.method, row.ratio).unwrap();
+        let (_, keep) = w
+            .pruned(Variant::Residual, row.method, row.granularity, row.ratio)
+            .unwrap();
         assert_eq!(keep.iter().filter(|k| !**k).count(), row.pruned);
     }
 }
@@ -425,7 +427,7 @@ fn a_format_1_checkpoint_still_loads() {
     for v in Variant::BOTH {
         for row in &rec.variant(v).pruning {
             let (pruned, keep) = w
-                .pruned(v, row.method, row.ratio)
+                .pruned(v, row.method, row.granularity, row.ratio)
                 .unwrap_or_else(|| panic!("{v} {} {}", row.method, row.ratio));
             assert_eq!(keep.iter().filter(|k| !**k).count(), row.pruned);
             let theta = w.theta(v).unwrap();

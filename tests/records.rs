@@ -474,7 +474,9 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
         );
         assert_eq!(back.tensors[&format!("{v}.head.bias")].shape, vec![2]);
         for row in &rec.variant(v).pruning {
-            let (pruned, keep) = back.pruned(v, row.method, row.ratio).unwrap();
+            let (pruned, keep) = back
+                .pruned(v, row.method, row.granularity, row.ratio)
+                .unwrap();
             assert_eq!(keep.iter().filter(|k| !**k).count(), row.pruned);
             // the stored mask is the one magnitude pruning derives from the trained theta
             let layout = checkpoint::layout_of(&rec, v);
@@ -485,7 +487,11 @@ fn a_checkpoint_written_and_read_back_equals_theta() {
                 let want = if keep[i] { theta[i] } else { 0.0 };
                 assert_eq!(pruned[i], want);
             }
-            let key = checkpoint::row_key(resprune::config::PruneMethod::Magnitude, row.ratio);
+            let key = checkpoint::row_key(
+                resprune::config::PruneMethod::Magnitude,
+                row.granularity,
+                row.ratio,
+            );
             let mask = &back.tensors[&format!("{v}.mask.{key}.stem.weight")];
             assert_eq!(mask.dtype, "U8");
         }

@@ -183,82 +183,247 @@ fn measures(s: &mut String, r: &Record) {
 /// The pruning table, residual beside plain, row by row (the record check makes sure both hold the same rows in the same order).
 fn pruning(s: &mut String, r: &Record) {
     let c = &r.config;
-    if !r.residual.pruning.is_empty() || !r.plain.pruning.is_empty() {
-        let p = &c.prune;
-        let _ = writeln!(
-            s,
-            "\npruning: {}, {:?}, {}; S = (L_after - L_before) / L_before on the eval split",
-            p.methods
+    if r.residual.pruning.is_empty() && r.plain.pruning.is_empty() {
+        return;
+    }
+    let p = &c.prune;
+    // single weights only (every record before structured pruning): the table as it was
+    let structured = r
+        .residual
+        .pruning
+        .iter()
+        .chain(&r.plain.pruning)
+        .any(|x| x.granularity != crate::config::Granularity::Unstructured);
+    let granularities = if structured {
+        format!(
+            "; {}",
+            p.granularities
                 .iter()
-                .map(|m| m.name())
+                .map(|g| g.name())
                 .collect::<Vec<_>>()
-                .join(", "),
-            p.scope,
-            if p.include_bias {
-                "weights and biases"
-            } else {
-                "weights only"
-            }
-        );
-        let finetuned = r.residual.pruning.iter().any(|x| x.finetuned.is_some());
-        let ft_head = if finetuned { "   S ft" } else { "" };
+                .join(", ")
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "\npruning: {}{granularities}, {:?}, {}; S = (L_after - L_before) / L_before on the eval split",
+        p.methods
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        p.scope,
+        if p.include_bias {
+            "weights and biases"
+        } else {
+            "weights only"
+        }
+    );
+    let finetuned = r.residual.pruning.iter().any(|x| x.finetuned.is_some());
+    let ft_head = if finetuned { "   S ft" } else { "" };
+    let (g_head, what) = if structured {
+        (format!("{:<12} ", "granularity"), "units")
+    } else {
+        (String::new(), "pruned")
+    };
+    let _ = writeln!(
+        s,
+        "{:<15} {g_head}{:>5} {:>9} | {:>10} {:>10} {:>6} {:>10}{ft_head} | {:>10} {:>10} {:>6} {:>10}{ft_head}",
+        "method",
+        "ratio",
+        what,
+        "res L",
+        "res S",
+        "acc",
+        "predΔL",
+        "plain L",
+        "plain S",
+        "acc",
+        "predΔL"
+    );
+    let n = r.residual.pruning.len().max(r.plain.pruning.len());
+    for i in 0..n {
+        let a = r.residual.pruning.get(i);
+        let b = r.plain.pruning.get(i);
+        let any = a.or(b).expect("one of the two has row i");
+        let cell = |x: Option<&crate::prune::PruneRow>| match x {
+            Some(x) => format!(
+                "{} {} {:>6.3} {}{}",
+                num(x.loss_after),
+                num(x.sensitivity),
+                x.accuracy_after,
+                num(x.predicted_delta),
+                match &x.finetuned {
+                    Some(f) => format!(" {:>6.3}", f.sensitivity),
+                    None => String::new(),
+                }
+            ),
+            None => format!("{:>40}", "-"),
+        };
+        let g = if structured {
+            format!("{:<12} ", any.granularity.name())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "{:<15} {:>5} {:>9} | {:>10} {:>10} {:>6} {:>10}{ft_head} | {:>10} {:>10} {:>6} {:>10}{ft_head}",
-            "method",
-            "ratio",
-            "pruned",
-            "res L",
-            "res S",
-            "acc",
-            "predΔL",
-            "plain L",
-            "plain S",
-            "acc",
-            "predΔL"
+            "{:<15} {g}{:>5.2} {:>9} | {} | {}",
+            any.method,
+            any.ratio,
+            units(any),
+            cell(a),
+            cell(b)
         );
-        let n = r.residual.pruning.len().max(r.plain.pruning.len());
-        for i in 0..n {
-            let a = r.residual.pruning.get(i);
-            let b = r.plain.pruning.get(i);
-            let any = a.or(b).expect("one of the two has row i");
-            let cell = |x: Option<&crate::prune::PruneRow>| match x {
-                Some(x) => format!(
-                    "{} {} {:>6.3} {}{}",
-                    num(x.loss_after),
-                    num(x.sensitivity),
-                    x.accuracy_after,
-                    num(x.predicted_delta),
-                    match &x.finetuned {
-                        Some(f) => format!(" {:>6.3}", f.sensitivity),
-                        None => String::new(),
-                    }
-                ),
-                None => format!("{:>40}", "-"),
-            };
-            let _ = writeln!(
-                s,
-                "{:<15} {:>5.2} {:>9} | {} | {}",
-                any.method,
-                any.ratio,
-                format!("{}/{}", any.pruned, any.eligible),
-                cell(a),
-                cell(b)
-            );
-        }
-        if r.summary.is_none() {
-            let more = (0..n)
-                .filter(|&i| {
-                    matches!((r.residual.pruning.get(i), r.plain.pruning.get(i)),
-                        (Some(a), Some(b)) if a.sensitivity > b.sensitivity)
-                })
-                .count();
-            let _ = writeln!(
-                s,
-                "residual S > plain S in {more} of {n} rows; one seed decides nothing: set \
-                 replicates = 5 for a verdict"
-            );
-        }
+    }
+    mechanism(s, r);
+    lesions(s, r);
+    if r.summary.is_none() {
+        let more = (0..n)
+            .filter(|&i| {
+                matches!((r.residual.pruning.get(i), r.plain.pruning.get(i)),
+                    (Some(a), Some(b)) if a.sensitivity > b.sensitivity)
+            })
+            .count();
+        let _ = writeln!(
+            s,
+            "residual S > plain S in {more} of {n} rows; one seed decides nothing: set \
+             replicates = 5 for a verdict"
+        );
+    }
+}
+
+/// Each block taken out: ΔL of the residual model and of both plain counterfactuals side by
+/// side, then the k-least-important sweep.
+fn lesions(s: &mut String, r: &Record) {
+    use crate::prune::lesion::Counterfactual::{Identity, Zero};
+    let (Some(a), Some(b)) = (&r.residual.lesions, &r.plain.lesions) else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\nblock lesions (first seed): ΔL with one block taken out; loss before {} (residual), {} (plain)",
+        num(a.loss_before),
+        num(b.loss_before)
+    );
+    let _ = writeln!(
+        s,
+        "{:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10}",
+        "block", "res ΔL", "res S", "plain id ΔL", "plain id S", "plain 0 ΔL", "plain 0 S"
+    );
+    let depth = a.single.iter().map(|x| x.block + 1).max().unwrap_or(0);
+    let cell = |x: Option<&crate::prune::lesion::LesionRow>| {
+        x.map_or(format!("{:>10} {:>10}", "-", "-"), |x| {
+            format!("{} {}", num(x.delta_loss), num(x.sensitivity))
+        })
+    };
+    for block in 0..depth {
+        let _ = writeln!(
+            s,
+            "{block:>5} | {} | {:>11} | {}",
+            cell(a.single(block, Identity)),
+            cell(b.single(block, Identity)),
+            cell(b.single(block, Zero))
+        );
+    }
+    if a.sweep.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nremoving the k least important blocks (ranked by each criterion on each model; \
+         oracle = by the block's own lesion ΔL): S"
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>3} | {:>10} | {:>10} | {:>10}",
+        "ranking", "k", "residual", "plain id", "plain 0"
+    );
+    let pick = |l: &crate::prune::lesion::Lesions, x: &crate::prune::lesion::LesionSweepRow, c| {
+        l.sweep
+            .iter()
+            .find(|y| y.criterion == x.criterion && y.k == x.k && y.counterfactual == c)
+            .map_or(format!("{:>10}", "-"), |y| num(y.sensitivity))
+    };
+    for x in a.sweep.iter().filter(|x| x.counterfactual == Identity) {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>3} | {} | {} | {}",
+            x.criterion.map_or("oracle", |m| m.name()),
+            x.k,
+            num(x.sensitivity),
+            pick(b, x, Identity),
+            pick(b, x, Zero)
+        );
+    }
+}
+
+/// `pruned/eligible` units of a row (parameters for single weights; records before structured
+/// pruning have no unit counts and show parameters).
+fn units(x: &crate::prune::PruneRow) -> String {
+    if x.units_eligible == 0 {
+        format!("{}/{}", x.pruned, x.eligible)
+    } else {
+        format!("{}/{}", x.units_pruned, x.units_eligible)
+    }
+}
+
+/// Where each row's step points: the Rayleigh quotient `ΔθᵀHΔθ/‖Δθ‖²` and the shares of
+/// `‖Δθ‖²` in the top-k and bottom-k eigenvectors' span, residual beside plain.
+fn mechanism(s: &mut String, r: &Record) {
+    fn rows(
+        v: &crate::record::VariantResult,
+    ) -> Vec<(&crate::prune::PruneRow, Option<crate::curvature::Mechanism>)> {
+        v.pruning.iter().map(|p| (p, p.mechanism)).collect()
+    }
+    let (a, b) = (rows(&r.residual), rows(&r.plain));
+    if !a.iter().chain(&b).any(|(_, m)| m.is_some()) {
+        return;
+    }
+    let share = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let cell = |m: Option<crate::curvature::Mechanism>| match m {
+        Some(m) => format!(
+            "{} {:>6} {:>6}",
+            num(m.rayleigh),
+            share(m.top_share),
+            share(m.bottom_share)
+        ),
+        None => format!("{:>24}", "-"),
+    };
+    let k = a
+        .iter()
+        .chain(&b)
+        .find_map(|(_, m)| m.filter(|m| m.source.is_some()))
+        .map_or(String::new(), |m| {
+            format!(
+                "; top-{} / bottom-{} {} vectors",
+                m.top_k,
+                m.bottom_k,
+                m.source.map_or("", |s| crate::names::serde_name(&s))
+            )
+        });
+    let _ = writeln!(
+        s,
+        "\nmechanism: Rayleigh quotient of the step Δθ and its share in the Hessian's top/bottom \
+         eigenvectors{k}"
+    );
+    let _ = writeln!(
+        s,
+        "{:<15} {:<12} {:>5} | {:>10} {:>6} {:>6} | {:>10} {:>6} {:>6}",
+        "method", "granularity", "ratio", "res R", "top", "bottom", "plain R", "top", "bottom"
+    );
+    for i in 0..a.len().max(b.len()) {
+        let any = a.get(i).or(b.get(i)).expect("one of the two has row i").0;
+        let _ = writeln!(
+            s,
+            "{:<15} {:<12} {:>5.2} | {} | {}",
+            any.method,
+            any.granularity,
+            any.ratio,
+            cell(a.get(i).and_then(|x| x.1)),
+            cell(b.get(i).and_then(|x| x.1))
+        );
     }
 }
 
@@ -338,14 +503,17 @@ fn replicates(s: &mut String, r: &Record) {
         both(s, "variance", &sum.residual.variance, &sum.plain.variance);
         both(s, "trace", &sum.residual.trace, &sum.plain.trace);
         for (a, b) in sum.residual.pruning.iter().zip(&sum.plain.pruning) {
-            both(
-                s,
-                &format!("S {} {}", a.method, a.ratio),
-                &a.sensitivity,
-                &b.sensitivity,
-            );
+            let g = match a.granularity {
+                crate::config::Granularity::Unstructured => String::new(),
+                other => format!(" {other}"),
+            };
+            let row = format!("{}{g} {}", a.method, a.ratio);
+            both(s, &format!("S {row}"), &a.sensitivity, &b.sensitivity);
             if let (Some(fa), Some(fb)) = (&a.finetuned_sensitivity, &b.finetuned_sensitivity) {
-                both(s, &format!("S {} {} fine-tuned", a.method, a.ratio), fa, fb);
+                both(s, &format!("S {row} fine-tuned"), fa, fb);
+            }
+            if let (Some(ra), Some(rb)) = (&a.rayleigh, &b.rayleigh) {
+                both(s, &format!("Rayleigh {row}"), ra, rb);
             }
         }
     }

@@ -176,6 +176,7 @@ impl Config {
             return bad("significance", "must be in (0, 0.5), e.g. 0.05");
         }
         self.prune.validate()?;
+        self.prune.validate_for(&self.model)?;
         self.sweep.validate()?;
         if matches!(self.device, DeviceChoice::Cuda(_)) && !cfg!(feature = "cuda") {
             return bad(

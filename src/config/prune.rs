@@ -236,6 +236,51 @@ impl Default for PruneConfig {
 }
 
 impl PruneConfig {
+    /// Checks `prune.granularities` against the `[model]` section: `head` needs the
+    /// transformer, `block` at least two blocks, `N:M` a width that `M` divides. (The MLP stem's
+    /// input width is the data's, checked once the data is in: `prune::granularity::check`.)
+    pub fn validate_for(&self, model: &super::ModelConfig) -> Result<(), ConfigError> {
+        let transformer = model.kind == super::ModelKind::Transformer;
+        for g in &self.granularities {
+            match *g {
+                Granularity::Head if !transformer => {
+                    return bad(
+                        "prune.granularities",
+                        "\"head\" prunes attention heads, and an MLP has none: use \
+                         model.kind = \"transformer\" or drop \"head\"",
+                    )
+                }
+                Granularity::Block if model.depth < 2 => {
+                    return bad(
+                        "prune.granularities",
+                        format!(
+                            "\"block\" at model.depth = {}: removing the only block leaves no \
+                             network to compare; use depth >= 2 (e.g. 4) or drop \"block\"",
+                            model.depth
+                        ),
+                    )
+                }
+                Granularity::NOfM { m, .. } => {
+                    let mut widths = vec![("model.width", model.width)];
+                    if transformer {
+                        widths.push(("model.ff", model.ff_width()));
+                    }
+                    if let Some((key, w)) = widths.into_iter().find(|(_, w)| w % m != 0) {
+                        return bad(
+                            "prune.granularities",
+                            format!(
+                                "\"{g}\" needs every pruned layer's input width to be a multiple \
+                                 of {m}; {key} = {w} is not"
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the `[prune]` keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.methods.is_empty() {

@@ -158,8 +158,10 @@ pub fn weights(members: &[Member], theta0: &[f64]) -> Vec<VariantWeights> {
                 .iter()
                 .map(|p| PrunedWeights {
                     method: p.row.method,
+                    granularity: p.row.granularity,
                     ratio: p.row.ratio,
                     keep: p.keep.clone(),
+                    theta: None,
                 })
                 .collect(),
         })

@@ -1,5 +1,7 @@
 //! Masks from scores, pruning sweeps, and the damage each ratio does.
 
+pub mod lesion;
+
 use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};

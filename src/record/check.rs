@@ -128,10 +128,11 @@ fn rows_pair(
     plain: &VariantResult,
     complete: bool,
 ) {
-    let key = |v: &VariantResult| -> Vec<(crate::config::PruneMethod, u64)> {
+    type Key = (crate::config::PruneMethod, crate::config::Granularity, u64);
+    let key = |v: &VariantResult| -> Vec<Key> {
         v.pruning
             .iter()
-            .map(|r| (r.method, r.ratio.to_bits()))
+            .map(|r| (r.method, r.granularity, r.ratio.to_bits()))
             .collect()
     };
     let (a, b) = (key(res), key(plain));
@@ -141,8 +142,8 @@ fn rows_pair(
         let at = (0..n).find(|&i| a[i] != b[i]).unwrap_or(n);
         out.push(bad(
             &format!("{prefix}plain.pruning[{at}]"),
-            "the residual and plain pruning tables do not hold the same rows (method and \
-             ratio) in the same order",
+            "the residual and plain pruning tables do not hold the same rows (method, \
+             granularity and ratio) in the same order",
         ));
     }
 }

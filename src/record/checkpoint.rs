@@ -26,7 +26,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 
 use super::{Checkpoint, Record, RecordError};
-use crate::config::PruneMethod;
+use crate::config::{Granularity, PruneMethod};
 use crate::model::{Activation, ModelSpec, ParamKind, ParamLayout, TransformerShape, Variant};
 
 /// Written in the file's `__metadata__` as `format`.
@@ -65,13 +65,17 @@ pub enum CheckpointError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// The pruned model of one pruning row: `theta ⊙ keep`.
+/// The pruned model of one pruning row: `theta ⊙ keep`, or for `obs` the kept weights after
+/// its update (`theta`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrunedWeights {
     pub method: PruneMethod,
+    pub granularity: Granularity,
     pub ratio: f64,
     /// `true` = kept, one per parameter.
     pub keep: Vec<bool>,
+    /// The pruned `theta` when it is not `theta ⊙ keep` (a method that updates the kept weights).
+    pub theta: Option<Vec<f64>>,
 }
 
 /// What the checkpoint holds for one model.
@@ -130,11 +134,18 @@ pub struct CheckpointContents {
     pub data: CheckpointData,
 }
 
-/// The key of a pruning row in tensor names: the method, `_`, and the ratio with
-/// [`RATIO_DECIMALS`] decimals and `p` for the point, e.g. `magnitude_0p300000` (no `.`, so a
-/// name splits on dots; Python: `f"{method}_{ratio:.6f}".replace(".", "p")`).
-pub fn row_key(method: PruneMethod, ratio: f64) -> String {
-    format!("{}_{ratio:.prec$}", method.name(), prec = RATIO_DECIMALS).replace('.', "p")
+/// The key of a pruning row in tensor names: the method, `_`, the granularity and `_` unless it
+/// is `unstructured` (`N:M` written `NofM`), and the ratio with [`RATIO_DECIMALS`] decimals and
+/// `p` for the point, e.g. `magnitude_0p300000`, `wanda_neuron_0p300000`,
+/// `obs_2of4_0p500000` (no `.` or `:`, so a name splits on dots; Python:
+/// `f"{method}_{ratio:.6f}".replace(".", "p")` for unstructured rows).
+pub fn row_key(method: PruneMethod, granularity: Granularity, ratio: f64) -> String {
+    let g = match granularity {
+        Granularity::Unstructured => String::new(),
+        Granularity::NOfM { n, m } => format!("{n}of{m}_"),
+        other => format!("{other}_"),
+    };
+    format!("{}_{g}{ratio:.prec$}", method.name(), prec = RATIO_DECIMALS).replace('.', "p")
 }
 
 /// The key of format 1: `magnitude_0.3`.
@@ -346,7 +357,7 @@ fn model_buffers(
                 layout.len
             ));
         }
-        let key = row_key(p.method, p.ratio);
+        let key = row_key(p.method, p.granularity, p.ratio);
         if let Some(other) = keys.insert(key.clone(), p.ratio) {
             return Err(format!(
                 "the {v} rows of {} at {other} and {} share the name `{key}`: tensor names \
@@ -354,8 +365,9 @@ fn model_buffers(
                 p.method, p.ratio
             ));
         }
+        let source = p.theta.as_ref().unwrap_or(&w.theta);
         for (name, shape, r) in &tensors {
-            let pruned: Vec<f64> = w.theta[r.clone()]
+            let pruned: Vec<f64> = source[r.clone()]
                 .iter()
                 .zip(&p.keep[r.clone()])
                 .map(|(x, k)| if *k { *x } else { 0.0 })
@@ -389,8 +401,9 @@ fn metadata_of(spec: &ModelSpec, c: &CheckpointContents) -> HashMap<String, Stri
                 .map(|p| {
                     serde_json::json!({
                         "method": p.method,
+                        "granularity": p.granularity,
                         "ratio": p.ratio,
-                        "key": row_key(p.method, p.ratio),
+                        "key": row_key(p.method, p.granularity, p.ratio),
                     })
                 })
                 .collect()
@@ -569,12 +582,13 @@ impl Weights {
         &self,
         v: Variant,
         method: PruneMethod,
+        granularity: Granularity,
         ratio: f64,
     ) -> Option<(Vec<f64>, Vec<bool>)> {
         let key = if self.is_v1() {
             row_key_v1(method, ratio)
         } else {
-            row_key(method, ratio)
+            row_key(method, granularity, ratio)
         };
         let theta = self.flat(v, &format!("{v}.pruned.{key}"))?;
         let mask = self.flat(v, &format!("{v}.mask.{key}"))?;
@@ -738,12 +752,24 @@ mod tests {
 
     #[test]
     fn row_keys_have_no_dot_and_six_decimals() {
-        assert_eq!(row_key(PruneMethod::Magnitude, 0.3), "magnitude_0p300000");
+        let u = Granularity::Unstructured;
         assert_eq!(
-            row_key(PruneMethod::CurvatureGated, 0.125),
+            row_key(PruneMethod::Magnitude, u, 0.3),
+            "magnitude_0p300000"
+        );
+        assert_eq!(
+            row_key(PruneMethod::CurvatureGated, u, 0.125),
             "curvature_gated_0p125000"
         );
-        assert_eq!(row_key(PruneMethod::Obd, 0.1 + 0.2), "obd_0p300000");
+        assert_eq!(row_key(PruneMethod::Obd, u, 0.1 + 0.2), "obd_0p300000");
+        assert_eq!(
+            row_key(PruneMethod::Wanda, Granularity::Neuron, 0.25),
+            "wanda_neuron_0p250000"
+        );
+        assert_eq!(
+            row_key(PruneMethod::Obs, Granularity::NOfM { n: 2, m: 4 }, 0.5),
+            "obs_2of4_0p500000"
+        );
         assert_eq!(row_key_v1(PruneMethod::Magnitude, 0.3), "magnitude_0.3");
     }
 
@@ -780,8 +806,10 @@ mod tests {
         let n = s.num_params();
         let row = |ratio| PrunedWeights {
             method: PruneMethod::Magnitude,
+            granularity: Granularity::Unstructured,
             ratio,
             keep: vec![true; n],
+            theta: None,
         };
         let c = CheckpointContents {
             models: vec![VariantWeights {

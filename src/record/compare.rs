@@ -57,6 +57,41 @@ pub const CHANGED_MEANING: &[(u32, &str)] = &[
     (2, "sources.counts"),
 ];
 
+/// Fields (by path segment) first measured at a schema version: a stored record older than
+/// that holds none of them, so a replay by this version does not count the new values as
+/// mismatches (they are listed in `Comparison::changed_meaning` with the rest).
+/// Schema 3: structured pruning (`granularity`, unit counts), the mechanism of each row, block
+/// lesions, and the Rayleigh quotient of the replicate summary.
+pub const ADDED: &[(u32, &str)] = &[
+    (3, "granularity"),
+    (3, "units_eligible"),
+    (3, "units_pruned"),
+    (3, "mechanism"),
+    (3, "lesions"),
+    (3, "rayleigh"),
+];
+
+/// The [`ADDED`] paths of `new` (and anything under them), for a stored record of `schema`.
+fn added_since(schema: u32, new: &toml::Value) -> Vec<String> {
+    let names: Vec<&str> = ADDED
+        .iter()
+        .filter(|(v, _)| schema < *v)
+        .map(|(_, s)| *s)
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    diff::leaves(new)
+        .into_iter()
+        .filter(|l| {
+            l.path
+                .split('.')
+                .any(|seg| names.contains(&seg.split('[').next().unwrap_or(seg)))
+        })
+        .map(|l| l.path)
+        .collect()
+}
+
 /// The [`CHANGED_MEANING`] paths on either side, for a stored record of `schema`.
 fn changed_since(schema: u32, values: [&toml::Value; 2]) -> Vec<String> {
     let suffixes: Vec<&str> = CHANGED_MEANING
@@ -125,7 +160,23 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
         }
     }
     skip.extend(noise.iter().map(String::as_str));
-    let changed = changed_since(stored.schema_version, [&stored_value, &new_value]);
+    let mut changed = changed_since(stored.schema_version, [&stored_value, &new_value]);
+    changed.extend(added_since(stored.schema_version, &new_value));
+    if stored.schema_version < 3 {
+        // the claims schema 3 added (the mechanism, block lesions) come after the old ones
+        let n = stored.verdicts.len();
+        changed.extend(
+            diff::leaves(&new_value)
+                .into_iter()
+                .filter(|l| {
+                    l.path
+                        .strip_prefix("verdicts[")
+                        .and_then(|r| r.split(']').next()?.parse::<usize>().ok())
+                        .is_some_and(|i| i >= n)
+                })
+                .map(|l| l.path),
+        );
+    }
     skip.extend(changed.iter().map(String::as_str));
     if stored.schema_version != SCHEMA_VERSION {
         skip.push("schema_version");

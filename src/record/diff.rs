@@ -10,7 +10,7 @@ use serde::Serialize;
 use toml::Value;
 
 use super::{Record, VariantResult};
-use crate::config::PruneMethod;
+use crate::config::{Granularity, PruneMethod};
 use crate::model::Variant;
 
 /// A scalar of a record at its path, e.g. `residual.pruning[2].sensitivity`.
@@ -254,6 +254,8 @@ pub struct ResultRow {
     pub section: Section,
     /// The pruning method of a pruning row.
     pub method: Option<PruneMethod>,
+    /// The granularity of a pruning row.
+    pub granularity: Option<Granularity>,
     /// The ratio of a pruning row.
     pub ratio: Option<f64>,
     /// e.g. `variance`, `sensitivity`, `finetuned.loss`.
@@ -276,6 +278,10 @@ impl ResultRow {
             s.push(' ');
             s.push_str(m.name());
         }
+        if let Some(g) = self.granularity.filter(|g| *g != Granularity::Unstructured) {
+            s.push(' ');
+            s.push_str(&g.name());
+        }
         if let Some(r) = self.ratio {
             s.push_str(&format!(" {r}"));
         }
@@ -284,7 +290,7 @@ impl ResultRow {
 }
 
 /// Two records compared: config changes, then per model the final epoch, the spectrum
-/// statistics and the pruning table row by row (matched by method and ratio). Results are
+/// statistics and the pruning table row by row (matched by method, granularity and ratio). Results are
 /// those of the first seed (`residual`, `plain`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordDiff {
@@ -319,7 +325,7 @@ fn same(a: Option<f64>, b: Option<f64>) -> bool {
 fn result_row(
     variant: Variant,
     section: Section,
-    key: Option<&(PruneMethod, f64)>,
+    key: Option<&(PruneMethod, Granularity, f64)>,
     (metric, old, new): (String, Option<f64>, Option<f64>),
 ) -> ResultRow {
     let delta = match (old, new) {
@@ -334,7 +340,8 @@ fn result_row(
         variant,
         section,
         method: key.map(|k| k.0),
-        ratio: key.map(|k| k.1),
+        granularity: key.map(|k| k.1),
+        ratio: key.map(|k| k.2),
         metric,
         old,
         new,
@@ -436,8 +443,8 @@ pub fn diff(old: &Record, new: &Record) -> RecordDiff {
         for m in pair_metrics(&spectrum_metrics(a), &spectrum_metrics(b)) {
             rows.push(result_row(v, Section::Spectrum, None, m));
         }
-        let key = |p: &crate::prune::PruneRow| (p.method, p.ratio);
-        let mut keys: Vec<(PruneMethod, f64)> = a.pruning.iter().map(key).collect();
+        let key = |p: &crate::prune::PruneRow| (p.method, p.granularity, p.ratio);
+        let mut keys: Vec<(PruneMethod, Granularity, f64)> = a.pruning.iter().map(key).collect();
         for p in &b.pruning {
             if !keys.contains(&key(p)) {
                 keys.push(key(p));

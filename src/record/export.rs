@@ -71,8 +71,13 @@ pub fn csv(rec: &Record) -> Result<String, RecordError> {
         for p in &r.pruning {
             let mut row = base.clone();
             row.push(("method".to_string(), p.method.name().to_string()));
+            row.push(("granularity".to_string(), p.granularity.name()));
             row.push(("ratio".to_string(), format!("{:?}", p.ratio)));
-            row.extend(cells(&to_value(p), "", &["layers", "method", "ratio"]));
+            row.extend(cells(
+                &to_value(p),
+                "",
+                &["layers", "method", "granularity", "ratio"],
+            ));
             row.extend(spec.iter().cloned());
             rows.push(row);
         }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ModelKind, PruneMethod};
+use crate::config::{Config, Granularity, ModelKind, PruneMethod};
 use crate::curvature::Spectrum;
 use crate::data::DataSummary;
 use crate::model::{Activation, Variant};
+use crate::prune::lesion::Lesions;
 use crate::prune::PruneRow;
 use crate::stats::{Claim, MeanSd};
 use crate::tomlpos;
@@ -26,7 +27,7 @@ pub mod export;
 /// 2: spectrum counts and condition at the finite-difference noise floor (`stats.zero_tol`
 /// raised to it), `stats.condition` absent when not resolved, `stats.near_zero` absent when
 /// not measured (docs/record-format.md). Version-1 records load unchanged.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,6 +165,9 @@ pub struct VariantResult {
     /// `model.alpha = "learned"`: each block's scale after training (residual model).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learned_alpha: Vec<f64>,
+    /// Block lesions (with `block` among `prune.granularities`, depth ≥ 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lesions: Option<Lesions>,
 }
 
 impl VariantResult {
@@ -174,6 +178,7 @@ impl VariantResult {
             spectrum: None,
             pruning: Vec::new(),
             learned_alpha: Vec::new(),
+            lesions: None,
         }
     }
 }
@@ -256,11 +261,16 @@ pub struct VariantSummary {
 #[serde(deny_unknown_fields)]
 pub struct RowSummary {
     pub method: PruneMethod,
+    #[serde(default)]
+    pub granularity: Granularity,
     pub ratio: f64,
     pub sensitivity: MeanSd,
     pub accuracy_drop: MeanSd,
     pub predicted_delta: MeanSd,
     pub finetuned_sensitivity: Option<MeanSd>,
+    /// The Rayleigh quotient of the step, when the rows measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rayleigh: Option<MeanSd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,6 +380,29 @@ pub fn load(path: &Path) -> Result<Record, RecordError> {
     parse(&src, &path.display().to_string())
 }
 
+impl Record {
+    /// Rows written before structured pruning have no unit counts; their units are single
+    /// parameters, so the counts are the parameter counts.
+    fn count_single_weight_units(&mut self) {
+        let results = std::iter::once(&mut self.residual)
+            .chain(std::iter::once(&mut self.plain))
+            .chain(
+                self.replicates
+                    .iter_mut()
+                    .flat_map(|r| [&mut r.residual, &mut r.plain]),
+            )
+            .chain(self.alpha_sweep.iter_mut().map(|a| &mut a.residual));
+        for v in results {
+            for row in &mut v.pruning {
+                if row.units_eligible == 0 && row.granularity == Granularity::Unstructured {
+                    row.units_eligible = row.eligible;
+                    row.units_pruned = row.pruned;
+                }
+            }
+        }
+    }
+}
+
 pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
     if let Ok(table) = src.parse::<toml::Table>() {
         if let Some(v) = table.get("schema_version").and_then(|v| v.as_integer()) {
@@ -409,6 +442,7 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
         }
     })?;
     record.model.count_learned_scales();
+    record.count_single_weight_units();
     let problems = check::check(&record);
     if !problems.is_empty() {
         return Err(RecordError::Inconsistent {

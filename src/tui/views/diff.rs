@@ -29,6 +29,13 @@ pub fn what(r: &ResultRow) -> String {
         s.push(' ');
         s.push_str(m.name());
     }
+    if let Some(g) = r
+        .granularity
+        .filter(|g| *g != crate::config::Granularity::Unstructured)
+    {
+        s.push(' ');
+        s.push_str(&g.name());
+    }
     if let Some(x) = r.ratio {
         s.push_str(&format!(" {x}"));
     }
