@@ -194,6 +194,11 @@ pub struct App {
     pub zoomed: bool,
     /// Selected row of the pruning table; every pane follows it.
     pub ratio: usize,
+    /// The pruning rows shown: one granularity (`g` cycles) and one method or all (`M`).
+    pub granularity: Option<crate::config::Granularity>,
+    pub method: Option<crate::config::PruneMethod>,
+    /// The pruning pane shows the block lesions instead of the pruning table (`b`).
+    pub lesions: bool,
     /// First row shown in the model table.
     pub model_scroll: usize,
     pub popup: Option<Popup>,
@@ -239,6 +244,9 @@ impl App {
             focus: Pane::Model,
             zoomed: false,
             ratio: 0,
+            granularity: None,
+            method: None,
+            lesions: false,
             model_scroll: 0,
             popup: None,
             theme_index: setup.theme_index.min(themes.len() - 1),
@@ -264,14 +272,19 @@ impl App {
 
     /// What the experiment view shows.
     pub fn shown(&self) -> Option<Shown<'_>> {
+        let filter = crate::tui::shown::RowFilter {
+            granularity: self.granularity,
+            method: self.method,
+        };
         if self.viewing_live {
             if let Some(l) = &self.live {
-                return Some(Shown::Live(l));
+                return Some(Shown::Live(l, filter));
             }
         }
         self.opened.as_ref().map(|o| Shown::Record {
             path: &o.path,
             record: &o.record,
+            filter,
         })
     }
 
@@ -672,7 +685,18 @@ impl App {
 
     fn enter_experiment(&mut self, ratio: usize) {
         self.screen = Screen::Experiment;
-        self.ratio = ratio;
+        // several granularities: show the first; every method at once
+        self.method = None;
+        self.granularity = None;
+        self.lesions = false;
+        let gs = self.shown().map(|s| s.granularities()).unwrap_or_default();
+        if gs.len() > 1 {
+            self.granularity = gs.first().copied();
+            let n = self.shown().map_or(0, |s| s.ratio_count());
+            self.ratio = n.saturating_sub(1) / 2;
+        } else {
+            self.ratio = ratio;
+        }
         self.zoomed = false;
         self.model_scroll = 0;
     }
@@ -709,6 +733,23 @@ impl App {
                 }
                 _ => {}
             },
+            Action::Granularity => self.cycle_granularity(),
+            Action::Method => self.cycle_method(),
+            Action::Lesions => {
+                let has = self
+                    .shown()
+                    .is_some_and(|s| s.variant(crate::model::Variant::Residual).lesions.is_some());
+                if has {
+                    self.lesions = !self.lesions;
+                    self.focus = Pane::Pruning;
+                } else {
+                    self.say(
+                        Level::Info,
+                        "no block lesions here: they are measured with \"block\" among \
+                         prune.granularities (depth >= 2)",
+                    );
+                }
+            }
             Action::LogCounts => self.log_counts = !self.log_counts,
             Action::SpectrumSource => {
                 // a record holds one of the two (one hessian method for the pair)
@@ -739,6 +780,40 @@ impl App {
         None
     }
 
+    /// `g`: the next granularity of the shown rows (wrapping); the ratio stays in range.
+    fn cycle_granularity(&mut self) {
+        let gs = self.shown().map(|s| s.granularities()).unwrap_or_default();
+        if gs.len() < 2 {
+            self.say(Level::Info, "one granularity in this record");
+            return;
+        }
+        let at = self
+            .granularity
+            .and_then(|g| gs.iter().position(|x| *x == g));
+        self.granularity = Some(gs[at.map_or(0, |i| (i + 1) % gs.len())]);
+        self.clamp_ratio();
+    }
+
+    /// `M`: every method, then each in turn.
+    fn cycle_method(&mut self) {
+        let ms = self.shown().map(|s| s.methods()).unwrap_or_default();
+        if ms.len() < 2 {
+            self.say(Level::Info, "one pruning method in this record");
+            return;
+        }
+        self.method = match self.method.and_then(|m| ms.iter().position(|x| *x == m)) {
+            None => ms.first().copied(),
+            Some(i) if i + 1 < ms.len() => Some(ms[i + 1]),
+            Some(_) => None,
+        };
+        self.clamp_ratio();
+    }
+
+    fn clamp_ratio(&mut self) {
+        let n = self.shown().map_or(0, |s| s.ratio_count());
+        self.ratio = self.ratio.min(n.saturating_sub(1));
+    }
+
     /// `p`: the focused pane's figure, drawn as the pane shows it (log counts included).
     fn plot(&mut self) -> Option<Cmd> {
         use crate::plot::{Kind, Options};
@@ -754,7 +829,7 @@ impl App {
                 return None;
             }
         };
-        let Some(Shown::Record { path, record }) = self.shown() else {
+        let Some(Shown::Record { path, record, .. }) = self.shown() else {
             self.say(Level::Info, "the run is not saved yet");
             return None;
         };
@@ -772,7 +847,7 @@ impl App {
     fn opened_path(&self) -> Option<PathBuf> {
         match self.shown()? {
             Shown::Record { path, .. } => Some(path.to_path_buf()),
-            Shown::Live(_) => None,
+            Shown::Live(..) => None,
         }
     }
 

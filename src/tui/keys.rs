@@ -156,9 +156,9 @@ pub struct KeyMap {
 impl Default for KeyMap {
     fn default() -> Self {
         use Action::{
-            AllRows, Back, Cancel, Complete, Deny, Diff, Down, Filter, Help, LogCounts, Mark,
-            NewRun, NextPane, Plot, PrevPane, Quit, RatioNext, RatioPrev, Replay, Rerun, Select,
-            SpectrumSource, Theme, Up,
+            AllRows, Back, Cancel, Complete, Deny, Diff, Down, Filter, Granularity, Help, Lesions,
+            LogCounts, Mark, Method, NewRun, NextPane, Plot, PrevPane, Quit, RatioNext, RatioPrev,
+            Replay, Rerun, Select, SpectrumSource, Theme, Up,
         };
         use Context::{Global, Prompt};
         use KeyCode as K;
@@ -167,6 +167,9 @@ impl Default for KeyMap {
         let bindings = vec![
             (Global, RatioPrev, vec![p(K::Left), c('h'), c('[')]),
             (Global, RatioNext, vec![p(K::Right), c('l'), c(']')]),
+            (Global, Granularity, vec![c('g')]),
+            (Global, Method, vec![c('M')]),
+            (Global, Lesions, vec![c('b')]),
             (Global, NextPane, vec![p(K::Tab)]),
             (Global, PrevPane, vec![p(K::BackTab)]),
             (Global, Select, vec![p(K::Enter)]),

@@ -94,6 +94,12 @@ pub enum Action {
     PrevPane,
     RatioPrev,
     RatioNext,
+    /// The next granularity of the pruning rows.
+    Granularity,
+    /// Every pruning method, then each in turn.
+    Method,
+    /// The pruning pane: block lesions / the pruning table.
+    Lesions,
     Rerun,
     Cancel,
     Mark,
@@ -130,6 +136,9 @@ impl Action {
             Action::PrevPane => "prev pane",
             Action::RatioPrev => "ratio-",
             Action::RatioNext => "ratio+",
+            Action::Granularity => "granularity",
+            Action::Method => "method",
+            Action::Lesions => "lesions",
             Action::Rerun => "rerun",
             Action::Cancel => "cancel run",
             Action::Mark => "mark",
@@ -161,6 +170,13 @@ impl Action {
             Action::PrevPane => "focus the previous pane",
             Action::RatioPrev => "previous pruning ratio (every pane follows)",
             Action::RatioNext => "next pruning ratio (every pane follows)",
+            Action::Granularity => {
+                "pruning: the next granularity (unstructured, N:M, neuron, head, block)"
+            }
+            Action::Method => "pruning: every method, then each in turn",
+            Action::Lesions => {
+                "pruning pane: block lesions (ΔL per block, both plain counterfactuals) / the table"
+            }
             Action::Rerun => "run the experiment's config again",
             Action::Cancel => "cancel the running experiment (asks first)",
             Action::Mark => "mark a record to diff against",

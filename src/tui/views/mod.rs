@@ -3,9 +3,11 @@
 pub mod diff;
 pub mod fmt;
 pub mod help;
+pub mod lesion;
 pub mod list;
 pub mod model;
-pub mod pruning;
+
+mod pruning;
 pub mod spectrum;
 pub mod sweep;
 pub mod training;
@@ -215,6 +217,19 @@ pub fn footer_items(app: &App) -> (Context, Vec<(Vec<Action>, &'static str)>) {
             ];
             if app.focus == Pane::Spectrum {
                 v.extend([one(LogCounts), one(SpectrumSource)]);
+            }
+            if app.focus == Pane::Pruning {
+                if let Some(s) = app.shown() {
+                    if s.granularities().len() > 1 {
+                        v.push(one(Granularity));
+                    }
+                    if s.methods().len() > 1 {
+                        v.push(one(Method));
+                    }
+                    if s.variant(crate::model::Variant::Residual).lesions.is_some() {
+                        v.push(one(Lesions));
+                    }
+                }
             }
             v.push(if app.is_running() {
                 one(Cancel)
@@ -427,15 +442,40 @@ fn experiment(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, shown: &Shown, p: Pane) {
     let focused = app.focus == p;
-    let block = pane_block(app, p.title(), focused);
+    let title = match p {
+        Pane::Pruning => pruning_title(app, shown),
+        _ => p.title().to_string(),
+    };
+    let block = pane_block(app, &title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     match p {
         Pane::Model => model::render(frame, inner, app, theme, shown),
         Pane::Training => training::render(frame, inner, app, theme, shown),
         Pane::Spectrum => spectrum::render(frame, inner, app, theme, shown),
+        Pane::Pruning if app.lesions => lesion::render(frame, inner, theme, shown),
         Pane::Pruning => pruning::render(frame, inner, app, theme, shown),
     }
+}
+
+/// `Pruning`, with the granularity and method shown when the record has several.
+fn pruning_title(app: &App, shown: &Shown) -> String {
+    if app.lesions {
+        return "Block lesions".into();
+    }
+    let mut t = Pane::Pruning.title().to_string();
+    if shown.granularities().len() > 1 {
+        if let Some(g) = app.granularity {
+            t.push_str(&format!(" · {g}"));
+        }
+    }
+    if shown.methods().len() > 1 {
+        match app.method {
+            Some(m) => t.push_str(&format!(" · {m}")),
+            None => t.push_str(" · every method"),
+        }
+    }
+    t
 }
 
 /// One line that stands for a pane when it is folded.
