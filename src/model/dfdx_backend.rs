@@ -5,11 +5,31 @@
 //! in PyTorch's `[out, in]` order and the input never needs a gradient. The examples stay on
 //! the device between steps; `theta` crosses once per evaluation (it is the optimiser's flat
 //! vector on the host).
+//!
+//! There is one forward pass per architecture (`forward_mlp`, `transformer::forward`); besides
+//! the logits it can do two things, chosen by [`Network`]'s entry points:
+//!
+//! - **Lesion** ([`Network::evaluate_lesioned`]): every block `b` with `skip[b]` is replaced by
+//!   the identity, so the stream leaves it unchanged: the residual `h + alpha * F(h)` (a learned
+//!   `alpha` included) and the plain `F(h)` both become `h`. A transformer block is both of its
+//!   sub-layers, attention and MLP. The block's parameters are then unused. With no block
+//!   lesioned the ops are exactly those of [`Network::evaluate`], so its results are
+//!   bit-identical.
+//! - **Capture** ([`Network::activations`]): copies to the host, in `theta` order, the input
+//!   of every linear layer (a [`LayerInput`] named by its weight tensor in
+//!   [`Network::layout`]) and the stream entering and leaving each block (a [`BlockStream`]).
+//!   Rows are examples for the MLP and real (non-padding) tokens for the transformer, except
+//!   the transformer's head, whose input is the pooled vector of each example. MLP: `stem`
+//!   reads the features, `blocks.{b}` the stream entering block `b`, `head` the final stream.
+//!   Transformer block `b`: `attn.{q,k,v}` each read `LN(h)`, `attn.out` the merged heads,
+//!   `mlp.fc1` the MLP's `LN(h)`, `mlp.fc2` the activated hidden layer.
 
 use dfdx::prelude::*;
 
 use super::transformer::{self, TokenBatch};
-use super::{Activation, Eval, ModelSpec, ParamLayout, Variant};
+use super::{
+    Activation, Activations, BlockStream, Eval, LayerInput, ModelSpec, ParamLayout, Variant,
+};
 
 type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
 
@@ -196,33 +216,56 @@ impl Network {
 
     /// Mean cross-entropy and accuracy of `theta` on `batch`, without a gradient.
     pub fn evaluate(&self, theta: &[f64], batch: &PreparedBatch) -> Eval {
-        self.dispatch(theta, batch, None).0
+        self.dispatch(theta, batch, Pass::Intact(None)).0
     }
 
     /// Mean cross-entropy and accuracy; the gradient of the mean loss is written to `grad`.
     pub fn loss_grad(&self, theta: &[f64], batch: &PreparedBatch, grad: &mut [f64]) -> Eval {
-        self.dispatch(theta, batch, Some(grad)).0
+        self.dispatch(theta, batch, Pass::Intact(Some(grad))).0
+    }
+
+    /// Mean cross-entropy and accuracy with every block `b` where `skip[b]` replaced by the
+    /// identity (see the module docs); without a gradient. All `false` is [`Network::evaluate`]
+    /// bit for bit.
+    ///
+    /// # Panics
+    /// If `skip` does not hold one flag per block.
+    pub fn evaluate_lesioned(&self, theta: &[f64], batch: &PreparedBatch, skip: &[bool]) -> Eval {
+        assert_eq!(
+            skip.len(),
+            self.spec.depth,
+            "skip must hold one flag per block: {} flags for a depth-{} model",
+            skip.len(),
+            self.spec.depth
+        );
+        self.dispatch(theta, batch, Pass::Lesioned(skip)).0
+    }
+
+    /// The input of every linear layer and the stream around every block, from one forward
+    /// pass over `batch` without a gradient (see the module docs).
+    pub fn activations(&self, theta: &[f64], batch: &PreparedBatch) -> Activations {
+        let mut acts = Activations {
+            inputs: Vec::new(),
+            blocks: Vec::new(),
+        };
+        self.dispatch(theta, batch, Pass::Capture(&mut acts));
+        acts
     }
 
     /// Per-example logits, row-major `(n, classes)`.
     pub fn logits(&self, theta: &[f64], batch: &PreparedBatch) -> Vec<f64> {
-        let t = self.dispatch(theta, batch, None).1;
+        let t = self.dispatch(theta, batch, Pass::Intact(None)).1;
         let (k, n) = (self.spec.classes, batch.len());
         (0..n * k).map(|j| t[(j % k) * n + j / k]).collect()
     }
 
-    fn dispatch(
-        &self,
-        theta: &[f64],
-        batch: &PreparedBatch,
-        grad: Option<&mut [f64]>,
-    ) -> (Eval, Vec<f64>) {
+    fn dispatch(&self, theta: &[f64], batch: &PreparedBatch, pass: Pass) -> (Eval, Vec<f64>) {
         assert_eq!(theta.len(), self.layout.len, "theta has the wrong length");
         match (&self.backend, &batch.data) {
-            (Backend::Cpu(dev), BatchData::Cpu(b)) => self.run(dev, theta, b, &batch.labels, grad),
+            (Backend::Cpu(dev), BatchData::Cpu(b)) => self.run(dev, theta, b, &batch.labels, pass),
             #[cfg(feature = "cuda")]
             (Backend::Cuda(dev, _), BatchData::Cuda(b)) => {
-                self.run(dev, theta, b, &batch.labels, grad)
+                self.run(dev, theta, b, &batch.labels, pass)
             }
             #[cfg(feature = "cuda")]
             _ => panic!("a batch prepared for one device was used on another"),
@@ -246,17 +289,27 @@ impl Network {
             .collect()
     }
 
+    /// `lesioned[b]`: block `b` is the identity (empty: none is); `capture`: where to copy
+    /// the layers' inputs.
     fn forward<D: Device<f64>>(
         &self,
         params: &[Mat<D, NoneTape>],
         input: &Input<D>,
         n: usize,
+        lesioned: &[bool],
+        capture: Option<&mut Activations>,
     ) -> Mat<D, OwnedTape<f64, D>> {
         match (input, &self.spec.transformer) {
-            (Input::Features(xt), None) => self.forward_mlp(params, xt, n),
-            (Input::Tokens(tokens), Some(shape)) => {
-                transformer::forward(&self.spec, shape, self.variant, params, tokens, n)
-            }
+            (Input::Features(xt), None) => self.forward_mlp(params, xt, n, lesioned, capture),
+            (Input::Tokens(tokens), Some(shape)) => transformer::forward(
+                &self.spec,
+                shape,
+                self.variant,
+                params,
+                tokens,
+                lesioned,
+                capture,
+            ),
             _ => unreachable!("prepare() builds the input the model takes"),
         }
     }
@@ -266,6 +319,8 @@ impl Network {
         params: &[Mat<D, NoneTape>],
         xt: &Mat<D, NoneTape>,
         n: usize,
+        lesioned: &[bool],
+        mut capture: Option<&mut Activations>,
     ) -> Mat<D, OwnedTape<f64, D>> {
         let width = self.spec.width;
         // the learned scales follow the shared tensors: 2 per linear, depth + 2 linears
@@ -284,31 +339,59 @@ impl Network {
             Activation::Gelu => z.fast_gelu(),
             Activation::Tanh => z.tanh(),
         };
+        // the layer input named by its weight tensor, `theta` index `w`
+        let input = |w: usize, x: &Rows| LayerInput {
+            weight: self.layout.tensors[w].name.clone(),
+            rows: x.rows,
+            cols: x.cols,
+            x: x.x.clone(),
+        };
         // The stem: W is taped, the input is not, so no gradient is spent on the input.
+        if let Some(c) = capture.as_deref_mut() {
+            c.inputs.push(input(0, &by_example(xt)));
+        }
         let w0 = params[0].retaped::<OwnedTape<f64, D>>();
         let mut h = activate(w0.matmul(xt.clone()) + bias(1));
         for blk in 0..self.spec.depth {
-            let i = 1 + blk;
-            let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
-            let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
-            h = match self.variant {
-                Variant::Residual if self.spec.learned_alpha => {
-                    let a = params[first_scale + blk]
-                        .retaped::<OwnedTape<f64, D>>()
-                        .reshape_like(&())
-                        .broadcast_like(&(width, n));
-                    f * a + h
+            let h_in = capture.as_ref().map(|_| by_example(&h));
+            // a lesioned block is the identity: h passes through, its weights and scale unused
+            if !lesioned.get(blk).copied().unwrap_or(false) {
+                let i = 1 + blk;
+                if let (Some(c), Some(x)) = (capture.as_deref_mut(), &h_in) {
+                    c.inputs.push(input(2 * i, x));
                 }
-                Variant::Residual => f * self.spec.alpha + h,
-                Variant::Plain => {
-                    // keep h's tape: it holds the ops of every earlier layer
-                    let (_, tape) = h.split_tape();
-                    let (f, ftape) = f.split_tape();
-                    f.put_tape(tape.merge(ftape))
-                }
-            };
+                let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+                let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
+                h = match self.variant {
+                    Variant::Residual if self.spec.learned_alpha => {
+                        let a = params[first_scale + blk]
+                            .retaped::<OwnedTape<f64, D>>()
+                            .reshape_like(&())
+                            .broadcast_like(&(width, n));
+                        f * a + h
+                    }
+                    Variant::Residual => f * self.spec.alpha + h,
+                    Variant::Plain => {
+                        // keep h's tape: it holds the ops of every earlier layer
+                        let (_, tape) = h.split_tape();
+                        let (f, ftape) = f.split_tape();
+                        f.put_tape(tape.merge(ftape))
+                    }
+                };
+            }
+            if let (Some(c), Some(x)) = (capture.as_deref_mut(), h_in) {
+                c.blocks.push(BlockStream {
+                    rows: x.rows,
+                    cols: x.cols,
+                    h_in: x.x,
+                    h_out: by_example(&h).x,
+                });
+            }
         }
         let i = 1 + self.spec.depth;
+        if let Some(c) = capture {
+            c.inputs.push(input(2 * i, &by_example(&h)));
+        }
         let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
         // logits stay (classes, n): dfdx 0.13's log_softmax backward is wrong on a permuted
         // (non-contiguous) tensor, which tests/model.rs caught
@@ -321,11 +404,16 @@ impl Network {
         theta: &[f64],
         batch: &OnDevice<D>,
         labels: &[usize],
-        grad: Option<&mut [f64]>,
+        pass: Pass,
     ) -> (Eval, Vec<f64>) {
         let params = self.params(dev, theta);
         let n = labels.len();
-        let logits = self.forward(&params, &batch.input, n);
+        let (grad, lesioned, capture) = match pass {
+            Pass::Intact(grad) => (grad, &[][..], None),
+            Pass::Lesioned(skip) => (None, skip, None),
+            Pass::Capture(acts) => (None, &[][..], Some(acts)),
+        };
+        let logits = self.forward(&params, &batch.input, n, lesioned, capture);
         let values = logits.as_vec();
         let correct = labels
             .iter()
@@ -351,6 +439,40 @@ impl Network {
             },
         };
         (eval, values)
+    }
+}
+
+/// What a pass computes besides loss, accuracy and logits.
+enum Pass<'a> {
+    /// Every block, with the gradient of the mean loss when given.
+    Intact(Option<&'a mut [f64]>),
+    /// Blocks `b` with `skip[b]` replaced by the identity; no gradient.
+    Lesioned(&'a [bool]),
+    /// Every block; the layers' inputs copied out; no gradient.
+    Capture(&'a mut Activations),
+}
+
+/// A host copy of a matrix, `rows × cols` row-major.
+struct Rows {
+    rows: usize,
+    cols: usize,
+    x: Vec<f64>,
+}
+
+/// A `(features, n)` matrix as `n` rows (examples) of `features`.
+fn by_example<D: Device<f64>, T>(m: &Mat<D, T>) -> Rows {
+    let (f, n) = *m.shape();
+    let v = m.as_vec();
+    let mut x = vec![0.0; f * n];
+    for j in 0..f {
+        for i in 0..n {
+            x[i * f + j] = v[j * n + i];
+        }
+    }
+    Rows {
+        rows: n,
+        cols: f,
+        x,
     }
 }
 

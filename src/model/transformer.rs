@@ -41,10 +41,17 @@
 //! them back is one copying `reshape`. `reshape`, `permute` and `broadcast` keep the tensor
 //! id, so a parameter's gradient is found under the `(rows, cols)` matrix it was built as.
 //! The GELU is `fast_gelu` (the tanh form): dfdx 0.13's exact GELU has a wrong derivative.
+//!
+//! A lesioned block (see `dfdx_backend.rs`) skips both sub-layers, leaving `h` unchanged, and
+//! its `BLOCK_TENSORS` parameters unused. The capture copies token rows of real tokens only
+//! (mask 1), in the batch's example-major order; the head's input is one pooled row per example.
 
 use dfdx::prelude::*;
 
-use super::{Activation, ModelSpec, ParamKind, TensorSpec, TransformerShape, Variant};
+use super::{
+    Activation, Activations, BlockStream, LayerInput, ModelSpec, ParamKind, TensorSpec,
+    TransformerShape, Variant,
+};
 
 pub(crate) type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
 
@@ -55,6 +62,9 @@ type TMat<D> = Mat<D, Taped<D>>;
 const MASKED: f64 = -1e9;
 /// PyTorch's `nn.LayerNorm` default.
 const LN_EPS: f64 = 1e-5;
+/// Tensors of one block in `theta`: attention norm (2) and `q`, `k`, `v`, `out` (2 each), MLP
+/// norm (2) and `fc1`, `fc2` (2 each).
+const BLOCK_TENSORS: usize = 16;
 
 /// The tensors in `theta` order (see the module docs for names and layers).
 pub(crate) fn tensors(spec: &ModelSpec, shape: &TransformerShape) -> Vec<TensorSpec> {
@@ -171,6 +181,11 @@ impl<'a, D: Device<f64>> Params<'a, D> {
         p
     }
 
+    /// Passes over `count` tensors without using them (a lesioned block's).
+    fn pass_over(&mut self, count: usize) {
+        self.next += count;
+    }
+
     /// A 1-D tensor (stored `(len, 1)`) as `(len,)` on a fresh tape; the reshape keeps the
     /// tensor id, so its gradient lands on the parameter.
     fn vector(&mut self) -> Tensor<(usize,), f64, D, Taped<D>> {
@@ -215,17 +230,56 @@ fn skip<D: Device<f64>>(variant: Variant, alpha: f64, h: TMat<D>, f: TMat<D>) ->
     }
 }
 
+/// Host copies of the forward's intermediate tensors for [`Activations`].
+struct Capture<'a> {
+    acts: &'a mut Activations,
+    /// Per token row (example-major): not padding.
+    real: Vec<bool>,
+}
+
+impl Capture<'_> {
+    /// The real-token rows of `m (N, cols)`: `(rows, cols, data)`.
+    fn real_rows<D: Device<f64>, T>(&self, m: &Mat<D, T>) -> (usize, usize, Vec<f64>) {
+        let (all, cols) = *m.shape();
+        debug_assert_eq!(all, self.real.len(), "one mask entry per token row");
+        let v = m.as_vec();
+        let x: Vec<f64> = v
+            .chunks(cols)
+            .zip(&self.real)
+            .filter(|(_, r)| **r)
+            .flat_map(|(row, _)| row.iter().copied())
+            .collect();
+        (x.len() / cols.max(1), cols, x)
+    }
+
+    fn input(&mut self, weight: String, (rows, cols, x): (usize, usize, Vec<f64>)) {
+        self.acts.inputs.push(LayerInput {
+            weight,
+            rows,
+            cols,
+            x,
+        });
+    }
+}
+
 /// Logits `(classes, n)` (kept in that orientation: see `dfdx_backend.rs`).
 /// `params` holds one matrix per tensor of [`tensors`], in order; 1-D tensors come as
-/// `(len, 1)`.
+/// `(len, 1)`. `lesioned[b]`: block `b` is the identity (empty: none is). `capture`: where to
+/// copy the linear layers' inputs and the block streams.
 pub(crate) fn forward<D: Device<f64>>(
     spec: &ModelSpec,
     shape: &TransformerShape,
     variant: Variant,
     params: &[Mat<D, NoneTape>],
     batch: &TokenBatch<D>,
-    n: usize,
+    lesioned: &[bool],
+    capture: Option<&mut Activations>,
 ) -> Mat<D, OwnedTape<f64, D>> {
+    let n = batch.inv_count.shape().0;
+    let mut cap = capture.map(|acts| Capture {
+        real: batch.mask.as_vec().iter().map(|&m| m > 0.0).collect(),
+        acts,
+    });
     let d = spec.width;
     let l = shape.max_len;
     let heads = shape.heads;
@@ -245,46 +299,80 @@ pub(crate) fn forward<D: Device<f64>>(
 
     let scale = 1.0 / (dh as f64).sqrt();
     let act = spec.activation;
-    for _ in 0..spec.depth {
-        // attention sub-layer
-        let x = p.layer_norm(h.retaped());
-        // (N, d) = (n, L, H, dh) -> per head (n, H, L, dh) or, for K, (n, H, dh, L)
-        // 1/sqrt(dh) on Q (N x d) rather than on the scores (n x H x L x L, twice as big here)
-        let q = (p.linear(x.retaped()) * scale)
-            .reshape_like(&(n, l, heads, dh))
-            .permute::<_, Axes4<0, 2, 1, 3>>();
-        let k = p
-            .linear(x.retaped())
-            .reshape_like(&(n, l, heads, dh))
-            .permute::<_, Axes4<0, 2, 3, 1>>();
-        let v = p
-            .linear(x)
-            .reshape_like(&(n, l, heads, dh))
-            .permute::<_, Axes4<0, 2, 1, 3>>();
-        // a fresh, contiguous score tensor: softmax's backward needs one
-        let scores = q.matmul(k)
-            + batch
-                .key_bias
-                .clone()
-                .broadcast_like::<_, Axes2<1, 2>>(&(n, heads, l, l));
-        let att = scores.softmax::<Axis<3>>().matmul(v); // (n, H, L, dh)
-        let merged = att
-            .permute::<_, Axes4<0, 2, 1, 3>>()
-            .reshape_like(&(rows, d)); // copies: (n, L, H, dh) -> (N, d)
-        let f = p.linear(merged);
-        h = skip(variant, spec.alpha, h, f);
+    for b in 0..spec.depth {
+        let h_in = cap.as_ref().map(|c| c.real_rows(&h));
+        if lesioned.get(b).copied().unwrap_or(false) {
+            // the identity: h passes through both sub-layers
+            p.pass_over(BLOCK_TENSORS);
+        } else {
+            // attention sub-layer
+            let x = p.layer_norm(h.retaped());
+            if let Some(c) = cap.as_mut() {
+                let xs = c.real_rows(&x);
+                for w in ["q", "k", "v"] {
+                    c.input(format!("blocks.{b}.attn.{w}.weight"), xs.clone());
+                }
+            }
+            // (N, d) = (n, L, H, dh) -> per head (n, H, L, dh) or, for K, (n, H, dh, L)
+            // 1/sqrt(dh) on Q (N x d) rather than on the scores (n x H x L x L, twice as big
+            // here)
+            let q = (p.linear(x.retaped()) * scale)
+                .reshape_like(&(n, l, heads, dh))
+                .permute::<_, Axes4<0, 2, 1, 3>>();
+            let k = p
+                .linear(x.retaped())
+                .reshape_like(&(n, l, heads, dh))
+                .permute::<_, Axes4<0, 2, 3, 1>>();
+            let v = p
+                .linear(x)
+                .reshape_like(&(n, l, heads, dh))
+                .permute::<_, Axes4<0, 2, 1, 3>>();
+            // a fresh, contiguous score tensor: softmax's backward needs one
+            let scores = q.matmul(k)
+                + batch
+                    .key_bias
+                    .clone()
+                    .broadcast_like::<_, Axes2<1, 2>>(&(n, heads, l, l));
+            let att = scores.softmax::<Axis<3>>().matmul(v); // (n, H, L, dh)
+            let merged = att
+                .permute::<_, Axes4<0, 2, 1, 3>>()
+                .reshape_like(&(rows, d)); // copies: (n, L, H, dh) -> (N, d)
+            if let Some(c) = cap.as_mut() {
+                let xs = c.real_rows(&merged);
+                c.input(format!("blocks.{b}.attn.out.weight"), xs);
+            }
+            let f = p.linear(merged);
+            h = skip(variant, spec.alpha, h, f);
 
-        // MLP sub-layer
-        let x = p.layer_norm(h.retaped());
-        let z = p.linear(x);
-        let z = match act {
-            Activation::Relu => z.relu(),
-            // dfdx 0.13's exact (erf) GELU has a wrong derivative: the tanh form, as the MLP
-            Activation::Gelu => z.fast_gelu(),
-            Activation::Tanh => z.tanh(),
-        };
-        let f = p.linear(z);
-        h = skip(variant, spec.alpha, h, f);
+            // MLP sub-layer
+            let x = p.layer_norm(h.retaped());
+            if let Some(c) = cap.as_mut() {
+                let xs = c.real_rows(&x);
+                c.input(format!("blocks.{b}.mlp.fc1.weight"), xs);
+            }
+            let z = p.linear(x);
+            let z = match act {
+                Activation::Relu => z.relu(),
+                // dfdx 0.13's exact (erf) GELU has a wrong derivative: the tanh form, as the MLP
+                Activation::Gelu => z.fast_gelu(),
+                Activation::Tanh => z.tanh(),
+            };
+            if let Some(c) = cap.as_mut() {
+                let xs = c.real_rows(&z);
+                c.input(format!("blocks.{b}.mlp.fc2.weight"), xs);
+            }
+            let f = p.linear(z);
+            h = skip(variant, spec.alpha, h, f);
+        }
+        if let (Some(c), Some((rows, cols, h_in))) = (cap.as_mut(), h_in) {
+            let h_out = c.real_rows(&h).2;
+            c.acts.blocks.push(BlockStream {
+                rows,
+                cols,
+                h_in,
+                h_out,
+            });
+        }
     }
 
     // final LayerNorm per token, mean over the real tokens
@@ -298,11 +386,18 @@ pub(crate) fn forward<D: Device<f64>>(
             .broadcast_like::<_, Axis<1>>(&(n, d));
 
     // head: W (classes, d) @ pooledᵀ (d, n), a fresh (classes, n) result
+    if let Some(c) = cap.as_mut() {
+        c.input("head.weight".into(), (n, d, pooled.as_vec()));
+    }
     let w = p.matrix();
     let b = p.vector();
     let classes = w.shape().0;
     let logits = w.matmul(pooled.permute::<_, Axes2<1, 0>>())
         + b.broadcast_like::<_, Axis<1>>(&(classes, n));
-    debug_assert_eq!(p.next, params.len(), "every parameter is used once");
+    debug_assert_eq!(
+        p.next,
+        params.len(),
+        "every parameter is used or passed over once"
+    );
     logits
 }
