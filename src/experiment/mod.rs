@@ -83,7 +83,8 @@ pub enum RunEvent {
     },
     PruneRow {
         variant: Variant,
-        row: PruneRow,
+        /// Boxed: a row is far larger than the other events.
+        row: Box<PruneRow>,
     },
     /// Row `index` of the variant's pruning table after fine-tuning with its mask held.
     Finetuned {

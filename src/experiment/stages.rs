@@ -312,7 +312,7 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
             if live {
                 (ctx.events)(RunEvent::PruneRow {
                     variant: v,
-                    row: row.clone(),
+                    row: Box::new(row.clone()),
                 })
             }
         };

@@ -127,8 +127,7 @@ pub fn evaluate_without(
             for &b in blocks {
                 skip[b] = true;
             }
-            let _ = (&skip, theta, batch);
-            todo!("TEMP until the model helper lands")
+            net.evaluate_lesioned(theta, batch, &skip)
         }
         Counterfactual::Zero => {
             let mut zeroed = theta.to_vec();

@@ -146,7 +146,7 @@ impl LiveRun {
                     Variant::Plain => self.plain_stats = Some(stats),
                 }
             }
-            RunEvent::PruneRow { variant, row } => self.variant_mut(variant).pruning.push(row),
+            RunEvent::PruneRow { variant, row } => self.variant_mut(variant).pruning.push(*row),
             RunEvent::Finetuned {
                 variant,
                 index,
