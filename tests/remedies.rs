@@ -64,7 +64,8 @@ fn obd_saliency_is_half_h_ii_theta_squared_on_a_real_hessian() {
         net.layout(),
         &cfg,
         0.3,
-    );
+    )
+    .expect("obd needs no calibration");
     let elig = prune::eligible(net.layout(), false, false);
     let cut = (0..theta.len())
         .filter(|&i| elig[i] && !m.keep[i])
@@ -116,7 +117,8 @@ fn curvature_gate_excludes_exactly_the_parameters_at_or_above_the_layer_quantile
         &layout,
         &cfg,
         0.3,
-    );
+    )
+    .expect("curvature_gated needs no calibration");
     assert!((0..n).all(|i| m.keep[i] || pass[i]));
     assert!(m.pruned > 0);
 }

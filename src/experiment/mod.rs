@@ -147,7 +147,7 @@ pub enum ExperimentError {
 
 impl From<PruneError> for ExperimentError {
     fn from(e: PruneError) -> Self {
-        match e {}
+        ExperimentError::Config(e.to_string())
     }
 }
 

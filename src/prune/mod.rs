@@ -1,4 +1,14 @@
 //! Masks from scores, pruning sweeps, and the damage each ratio does.
+//!
+//! A sweep prunes the trained `theta` at every granularity of `prune.granularities`
+//! ([`granularity`]: what a unit is), by every method of `prune.methods` defined there
+//! ([`criteria::defined`]; the others are skipped), at every ratio (`N:M` once, at `N/M`).
+//! Each row removes the `floor(ratio × units)` lowest-scoring units ([`criteria`]: scores of
+//! parameters, summed over a unit) and measures the loss and accuracy of the pruned model on
+//! the evaluation split beside the quadratic prediction `g·Δθ + ½ΔθᵀHΔθ`. For `obs`, `Δθ`
+//! includes the closed-form update of the kept weights ([`obs`]). The unstructured
+//! `magnitude`, `obd` and `curvature_gated` masks are [`method_mask`]'s, unchanged, so older
+//! records replay to the same numbers.
 
 pub mod lesion;
 
@@ -10,9 +20,16 @@ use crate::config::Granularity;
 use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
 use crate::curvature::{BatchLoss, EigenBasis, FdHvp, Hvp, Mechanism};
 use crate::data::Dataset;
-use crate::model::{Activations, Network, ParamLayout, PreparedBatch};
+use crate::model::{Activations, Eval, Network, ParamLayout, PreparedBatch};
 use crate::stop::Stop;
 use crate::train::{self, apply_mask};
+
+pub mod criteria;
+pub mod granularity;
+pub mod obs;
+
+pub use criteria::{block_scores, defined, Criteria};
+pub use granularity::{units, Unit, Units};
 
 /// Which parameters may be pruned: weights, biases when `include_bias`, embedding tables
 /// when `include_embeddings`; LayerNorm parameters and learned residual scales never.
@@ -118,9 +135,12 @@ pub fn curvature_gate(layout: &ParamLayout, eligible: &[bool], diag: &[f64], q: 
     pass
 }
 
-/// The mask of `method` at `ratio`. `diag` (the Hessian diagonal) is needed by `obd` and
-/// `curvature_gated`. Every method removes `floor(ratio × eligible)` parameters per group,
-/// except `curvature_gated` when fewer pass the gate: it never prunes a gated parameter.
+/// The unstructured mask of `method` at `ratio` for the methods that need no calibration
+/// (`magnitude`, `obd`, `curvature_gated`; `None` for the others, which [`mask`] scores with
+/// their [`Criteria`]). `diag` (the Hessian diagonal) is needed by `obd` and
+/// `curvature_gated`; without it they score as magnitude. Every method removes
+/// `floor(ratio × eligible)` parameters per group, except `curvature_gated` when fewer pass
+/// the gate: it never prunes a gated parameter.
 pub fn method_mask(
     method: PruneMethod,
     theta: &[f64],
@@ -128,53 +148,163 @@ pub fn method_mask(
     layout: &ParamLayout,
     cfg: &PruneConfig,
     ratio: f64,
-) -> Mask {
+) -> Option<Mask> {
     let elig = eligible(layout, cfg.include_bias, cfg.include_embeddings);
     let groups = groups(layout, cfg.scope);
     let magnitude: Vec<f64> = theta.iter().map(|t| t.abs()).collect();
-    match (method, diag) {
-        // until the calibration criteria land (issue 15), they score as magnitude
-        (PruneMethod::Magnitude, _)
-        | (_, None)
-        | (
-            PruneMethod::Wanda
-            | PruneMethod::Taylor
-            | PruneMethod::Obs
-            | PruneMethod::BlockInfluence,
-            _,
-        ) => mask_from_scores(&magnitude, &elig, &groups, ratio),
+    Some(match (method, diag) {
+        (PruneMethod::Magnitude, _) | (PruneMethod::Obd | PruneMethod::CurvatureGated, None) => {
+            mask_from_scores(&magnitude, &elig, &groups, ratio)
+        }
         (PruneMethod::Obd, Some(d)) => {
             mask_from_scores(&obd_saliency(theta, d), &elig, &groups, ratio)
         }
         (PruneMethod::CurvatureGated, Some(d)) => {
             let pass = curvature_gate(layout, &elig, d, cfg.curvature_quantile);
-            // the count comes from all eligible parameters, the choice from those that pass
-            let n_groups = groups.iter().copied().max().map_or(0, |g| g + 1);
-            let mut keep = vec![true; theta.len()];
-            let mut pruned = 0;
-            let mut threshold = 0.0f64;
-            for g in 0..n_groups {
-                let total = (0..theta.len())
-                    .filter(|&i| elig[i] && groups[i] == g)
-                    .count();
-                let k = (ratio * total as f64).floor() as usize;
-                let mut idx: Vec<usize> = (0..theta.len())
-                    .filter(|&i| pass[i] && groups[i] == g)
-                    .collect();
-                idx.sort_by(|&a, &b| magnitude[a].total_cmp(&magnitude[b]).then(a.cmp(&b)));
-                for &i in idx.iter().take(k) {
-                    keep[i] = false;
-                    threshold = threshold.max(magnitude[i]);
-                    pruned += 1;
-                }
-            }
-            Mask {
-                keep,
-                pruned,
-                eligible: elig.iter().filter(|e| **e).count(),
-                threshold,
-            }
+            gated_mask(&magnitude, &elig, &pass, &groups, ratio)
         }
+        (
+            PruneMethod::Wanda
+            | PruneMethod::Taylor
+            | PruneMethod::Obs
+            | PruneMethod::BlockInfluence,
+            _,
+        ) => return None,
+    })
+}
+
+/// `curvature_gated`: the count comes from all eligible parameters of a group, the choice
+/// (by magnitude) from those that pass the gate.
+fn gated_mask(
+    magnitude: &[f64],
+    elig: &[bool],
+    pass: &[bool],
+    groups: &[usize],
+    ratio: f64,
+) -> Mask {
+    let n = magnitude.len();
+    let n_groups = groups.iter().copied().max().map_or(0, |g| g + 1);
+    let mut keep = vec![true; n];
+    let mut pruned = 0;
+    let mut threshold = 0.0f64;
+    for g in 0..n_groups {
+        let total = (0..n).filter(|&i| elig[i] && groups[i] == g).count();
+        let k = (ratio * total as f64).floor() as usize;
+        let mut idx: Vec<usize> = (0..n).filter(|&i| pass[i] && groups[i] == g).collect();
+        idx.sort_by(|&a, &b| magnitude[a].total_cmp(&magnitude[b]).then(a.cmp(&b)));
+        for &i in idx.iter().take(k) {
+            keep[i] = false;
+            threshold = threshold.max(magnitude[i]);
+            pruned += 1;
+        }
+    }
+    Mask {
+        keep,
+        pruned,
+        eligible: elig.iter().filter(|e| **e).count(),
+        threshold,
+    }
+}
+
+/// A mask with its counts in units of the granularity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitMask {
+    /// `eligible` and `pruned` count parameters.
+    pub mask: Mask,
+    pub units_eligible: usize,
+    pub units_pruned: usize,
+}
+
+/// The mask of `method` over `units` at `ratio` (ignored by `N:M`). Fails when the method
+/// lacks what it reads (the diagonal, calibration activations) or OBS's factorisation fails.
+pub fn mask(
+    method: PruneMethod,
+    units: &Units,
+    criteria: &Criteria<'_>,
+    cfg: &PruneConfig,
+    ratio: f64,
+) -> Result<UnitMask, PruneError> {
+    let theta = criteria.theta;
+    let layout = criteria.net.layout();
+    match units {
+        Units::Parameters { eligible, groups } => {
+            let mask = match method_mask(method, theta, criteria.diag, layout, cfg, ratio) {
+                Some(m) => m,
+                None => mask_from_scores(&criteria.param_scores(method)?, eligible, groups, ratio),
+            };
+            Ok(UnitMask {
+                units_eligible: mask.eligible,
+                units_pruned: mask.pruned,
+                mask,
+            })
+        }
+        Units::NOfM { n, groups, .. } => {
+            let mask = n_of_m_mask(&criteria.param_scores(method)?, groups, *n);
+            Ok(UnitMask {
+                units_eligible: mask.eligible,
+                units_pruned: mask.pruned,
+                mask,
+            })
+        }
+        Units::Whole(units) => Ok(unit_mask(
+            &criteria.unit_scores(method, units)?,
+            units,
+            theta.len(),
+            ratio,
+        )),
+    }
+}
+
+/// Removes the `n` lowest-scoring entries of every group (ties to the lower index).
+pub fn n_of_m_mask(scores: &[f64], groups: &[std::ops::Range<usize>], n: usize) -> Mask {
+    let mut keep = vec![true; scores.len()];
+    let (mut pruned, mut eligible) = (0, 0);
+    let mut threshold = 0.0f64;
+    for g in groups {
+        let mut idx: Vec<usize> = g.clone().collect();
+        idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
+        for &i in idx.iter().take(n) {
+            keep[i] = false;
+            threshold = threshold.max(scores[i]);
+            pruned += 1;
+        }
+        eligible += g.len();
+    }
+    Mask {
+        keep,
+        pruned,
+        eligible,
+        threshold,
+    }
+}
+
+/// Removes the `floor(ratio × units)` lowest-scoring units (ties to the lower index), every
+/// parameter of each. Units may share parameters (a plain MLP's neighbouring neurons share a
+/// weight), so `eligible` and `pruned` count distinct parameters.
+pub fn unit_mask(unit_scores: &[f64], units: &[Unit], len: usize, ratio: f64) -> UnitMask {
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by(|&a, &b| unit_scores[a].total_cmp(&unit_scores[b]).then(a.cmp(&b)));
+    let k = (ratio * units.len() as f64).floor() as usize;
+    let mut keep = vec![true; len];
+    let mut threshold = 0.0f64;
+    for &u in &order[..k] {
+        units[u].params.iter().for_each(|&i| keep[i] = false);
+        threshold = threshold.max(unit_scores[u]);
+    }
+    let mut in_some = vec![false; len];
+    units
+        .iter()
+        .flat_map(|u| &u.params)
+        .for_each(|&i| in_some[i] = true);
+    UnitMask {
+        mask: Mask {
+            pruned: keep.iter().filter(|k| !**k).count(),
+            eligible: in_some.iter().filter(|e| **e).count(),
+            keep,
+            threshold,
+        },
+        units_eligible: units.len(),
+        units_pruned: k,
     }
 }
 
@@ -299,9 +429,41 @@ pub struct Calibration {
     pub activations: Activations,
 }
 
-/// Why pruning failed (nothing fails yet but a cancel; criteria that can, will say here).
+/// Why pruning failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PruneError {}
+pub enum PruneError {
+    #[error(
+        "prune.methods: `{method}` needs calibration examples, but the sweep got none; \
+         set prune.calibration_samples to at least 1 (e.g. 128)"
+    )]
+    NoCalibration { method: PruneMethod },
+    #[error(
+        "prune.methods: `obd` needs the Hessian diagonal, but the sweep got none (the spectrum \
+         stage computes it when a method needs it)"
+    )]
+    NoDiagonal,
+    #[error(
+        "prune.methods: `{method}` has no per-parameter score (curvature_gated gates single \
+         parameters, block_influence scores whole blocks)"
+    )]
+    NoParameterScore { method: PruneMethod },
+    #[error(
+        "the calibration activations have no input of the right width for `{weight}`; they \
+         must come from Network::activations of this model"
+    )]
+    MissingInput { weight: String },
+    #[error(
+        "the calibration activations have no stream around block {block}; they must come \
+         from Network::activations of this model"
+    )]
+    MissingBlock { block: usize },
+    #[error(
+        "obs: the layer Hessian 2XᵀX + λI of `{layer}` is not positive definite at \
+         prune.obs_damping = {damping}; raise prune.obs_damping (e.g. to {})",
+        (damping * 10.0).max(0.1)
+    )]
+    Cholesky { layer: String, damping: f64 },
+}
 
 /// One row of a sweep with the mask it applied (`true` = kept), for fine-tuning and
 /// checkpoints.
@@ -309,11 +471,36 @@ pub enum PruneError {}
 pub struct Pruned {
     pub row: PruneRow,
     pub keep: Vec<bool>,
+    /// The pruned `theta` when it is not `theta ⊙ keep`: `obs` moves the kept weights.
+    pub theta: Option<Vec<f64>>,
 }
 
-/// Prunes `theta` with each method at each ratio and measures the evaluation loss and
-/// accuracy, appending each row to `out` and passing it to `on_row`. `cancel` is checked
-/// before every row; on a cancel the rows finished so far stay in `out`.
+impl Pruned {
+    /// The pruned model's parameters.
+    pub fn pruned_theta(&self, theta: &[f64]) -> Vec<f64> {
+        match &self.theta {
+            Some(t) => t.clone(),
+            None => {
+                let mut t = theta.to_vec();
+                apply_mask(&mut t, &self.keep);
+                t
+            }
+        }
+    }
+}
+
+/// The ratios a granularity runs at: `N:M` once at `N/M`, the others at each of `ratios`.
+pub fn ratios_for(granularity: Granularity, ratios: &[f64]) -> Vec<f64> {
+    match granularity {
+        Granularity::NOfM { n, m } => vec![n as f64 / m as f64],
+        _ => ratios.to_vec(),
+    }
+}
+
+/// Prunes `theta` at each granularity with each method defined there, at each ratio, and
+/// measures the evaluation loss and accuracy, appending each row to `out` and passing it to
+/// `on_row`. `cancel` is checked before every row; on a cancel the rows finished so far stay
+/// in `out`.
 pub fn sweep(
     net: &Network,
     theta: &[f64],
@@ -322,58 +509,116 @@ pub fn sweep(
     cancel: &AtomicBool,
     on_row: &mut dyn FnMut(&PruneRow),
 ) -> Result<(), Stop<PruneError>> {
-    let layout = net.layout();
-    let eval = inputs.eval;
+    let cfg = inputs.cfg;
     let mut g = vec![0.0; theta.len()];
-    let before = net.loss_grad(theta, eval, &mut g);
-    let loss = BatchLoss { net, batch: eval };
-    for &method in &inputs.cfg.methods {
-        for &ratio in &inputs.cfg.ratios {
-            Stop::check(cancel)?;
-            let mask = method_mask(method, theta, inputs.diag, layout, inputs.cfg, ratio);
-            let mut pruned = theta.to_vec();
-            apply_mask(&mut pruned, &mask.keep);
-            let after = net.evaluate(&pruned, eval);
-            let dw: Vec<f64> = pruned.iter().zip(theta).map(|(p, t)| p - t).collect();
-            let mut hdw = vec![0.0; theta.len()];
-            FdHvp::new(&loss, theta, inputs.fd_step).hvp(&dw, &mut hdw);
-            let first: f64 = g.iter().zip(&dw).map(|(a, b)| a * b).sum();
-            let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
-            let row = PruneRow {
-                ratio,
-                method,
-                granularity: Granularity::Unstructured,
-                units_eligible: mask.eligible,
-                units_pruned: mask.pruned,
-                mechanism: Some(crate::curvature::mechanism(&dw, &hdw, inputs.basis)),
-                eligible: mask.eligible,
-                pruned: mask.pruned,
-                threshold: mask.threshold,
-                loss_before: before.loss,
-                loss_after: after.loss,
-                sensitivity: sensitivity(before.loss, after.loss),
-                accuracy_before: before.accuracy,
-                accuracy_after: after.accuracy,
-                accuracy_drop: before.accuracy - after.accuracy,
-                delta_loss: after.loss - before.loss,
-                predicted_first: first,
-                predicted_second: second,
-                predicted_delta: first + second,
-                finetuned: None,
-                layers: layer_sparsity(layout, &mask.keep),
-            };
-            on_row(&row);
-            out.push(Pruned {
-                row,
-                keep: mask.keep,
-            });
+    let before = net.loss_grad(theta, inputs.eval, &mut g);
+    let measure = Measure {
+        net,
+        theta,
+        inputs,
+        before,
+        g,
+    };
+    let criteria = Criteria::new(net, theta, inputs.diag, inputs.calibration, cfg.obs_damping);
+    for &granularity in &cfg.granularities {
+        let units = units(net.spec(), net.variant(), net.layout(), granularity, cfg);
+        for &method in &cfg.methods {
+            if defined(method, granularity).is_err() {
+                continue;
+            }
+            for ratio in ratios_for(granularity, &cfg.ratios) {
+                Stop::check(cancel)?;
+                let m = mask(method, &units, &criteria, cfg, ratio).map_err(Stop::Failed)?;
+                let updated = match method {
+                    PruneMethod::Obs => Some(
+                        criteria
+                            .obs()
+                            .and_then(|o| o.apply(net.layout(), theta, &m.mask.keep))
+                            .map_err(Stop::Failed)?,
+                    ),
+                    _ => None,
+                };
+                let p = measure.row(method, granularity, ratio, m, updated);
+                on_row(&p.row);
+                out.push(p);
+            }
         }
     }
     Ok(())
 }
 
-/// Trains the pruned model of `p` (`theta ⊙ keep`) with its mask held and measures it on
-/// `eval`. A fine-tuning that diverges is reported as an infinite loss, not an error: it is
+/// What every row of a sweep is measured against.
+struct Measure<'a> {
+    net: &'a Network,
+    theta: &'a [f64],
+    inputs: &'a SweepInputs<'a>,
+    before: Eval,
+    /// Gradient of the evaluation loss at `theta`.
+    g: Vec<f64>,
+}
+
+impl Measure<'_> {
+    /// The pruned model's loss and accuracy and the quadratic prediction of its change.
+    fn row(
+        &self,
+        method: PruneMethod,
+        granularity: Granularity,
+        ratio: f64,
+        m: UnitMask,
+        updated: Option<Vec<f64>>,
+    ) -> Pruned {
+        let (net, theta, before) = (self.net, self.theta, self.before);
+        let pruned = match &updated {
+            Some(t) => t.clone(),
+            None => {
+                let mut t = theta.to_vec();
+                apply_mask(&mut t, &m.mask.keep);
+                t
+            }
+        };
+        let after = net.evaluate(&pruned, self.inputs.eval);
+        let dw: Vec<f64> = pruned.iter().zip(theta).map(|(p, t)| p - t).collect();
+        let mut hdw = vec![0.0; theta.len()];
+        let loss = BatchLoss {
+            net,
+            batch: self.inputs.eval,
+        };
+        FdHvp::new(&loss, theta, self.inputs.fd_step).hvp(&dw, &mut hdw);
+        let first: f64 = self.g.iter().zip(&dw).map(|(a, b)| a * b).sum();
+        let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
+        let row = PruneRow {
+            ratio,
+            method,
+            granularity,
+            units_eligible: m.units_eligible,
+            units_pruned: m.units_pruned,
+            mechanism: Some(crate::curvature::mechanism(&dw, &hdw, self.inputs.basis)),
+            eligible: m.mask.eligible,
+            pruned: m.mask.pruned,
+            threshold: m.mask.threshold,
+            loss_before: before.loss,
+            loss_after: after.loss,
+            sensitivity: sensitivity(before.loss, after.loss),
+            accuracy_before: before.accuracy,
+            accuracy_after: after.accuracy,
+            accuracy_drop: before.accuracy - after.accuracy,
+            delta_loss: after.loss - before.loss,
+            predicted_first: first,
+            predicted_second: second,
+            predicted_delta: first + second,
+            finetuned: None,
+            layers: layer_sparsity(net.layout(), &m.mask.keep),
+        };
+        Pruned {
+            row,
+            keep: m.mask.keep,
+            theta: updated,
+        }
+    }
+}
+
+/// Trains the pruned model of `p` (`theta ⊙ keep`, or OBS's updated `theta`) with its mask
+/// held and measures it on `eval`. A fine-tuning that diverges is reported as an infinite loss, not an error: it is
 /// a result about that mask. `cancel` is checked before every minibatch.
 pub fn finetune(
     net: &Network,
@@ -383,8 +628,7 @@ pub fn finetune(
     eval: &PreparedBatch,
     cancel: &AtomicBool,
 ) -> Result<Finetuned, Stop<PruneError>> {
-    let mut tuned = theta.to_vec();
-    apply_mask(&mut tuned, &p.keep);
+    let mut tuned = p.pruned_theta(theta);
     let session = train::Session {
         cfg: &ft.cfg,
         train: ft.train,
