@@ -121,9 +121,7 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
                 bar.set_length(match stage {
                     Stage::Train => cfg.train.epochs as u64,
                     Stage::Spectrum => 0,
-                    Stage::Prune | Stage::Finetune => {
-                        (cfg.prune.ratios.len() * cfg.prune.methods.len()) as u64
-                    }
+                    Stage::Prune | Stage::Finetune => crate::prune::row_count(&cfg.prune) as u64,
                 });
                 bar.set_message("");
             }

@@ -164,7 +164,7 @@ pub fn weights(members: &[Member], theta0: &[f64]) -> Vec<VariantWeights> {
                     granularity: p.row.granularity,
                     ratio: p.row.ratio,
                     keep: p.keep.clone(),
-                    theta: None,
+                    theta: p.theta.clone(),
                 })
                 .collect(),
         })

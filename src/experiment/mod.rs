@@ -143,12 +143,8 @@ pub enum ExperimentError {
     Config(String),
     #[error("cannot start a pool of {threads} threads: {why}")]
     Threads { threads: usize, why: String },
-}
-
-impl From<PruneError> for ExperimentError {
-    fn from(e: PruneError) -> Self {
-        ExperimentError::Config(e.to_string())
-    }
+    #[error("pruning: {0}")]
+    Prune(#[from] PruneError),
 }
 
 pub fn now_utc() -> String {
@@ -348,8 +344,8 @@ fn run_seed(
 ) -> Result<SeedOutcome, ExperimentError> {
     let mut timings = Timings::default();
     let split = timed(&mut timings.data_s, || data::load(&cfg.data, seed))?;
-    stages::check_data(cfg, &split)?;
     let spec = model_spec(cfg, &split.summary);
+    stages::check_data(cfg, &spec, &split)?;
     stages::check_memory(cfg, &spec, &split)?;
     let model = model_summary(&spec);
     let mut members = member::members(cfg, &spec, seed, backend, &split.eval);
@@ -357,7 +353,7 @@ fn run_seed(
         name: cfg.name.clone(),
         params: model.params,
         epochs: cfg.train.epochs,
-        ratios: cfg.prune.ratios.len() * cfg.prune.methods.len(),
+        ratios: crate::prune::row_count(&cfg.prune),
         model: Box::new(model.clone()),
     });
     let ctx = Ctx {

@@ -43,7 +43,10 @@ impl Ctx<'_> {
 }
 
 /// The checks that depend on the loaded data, run before any training.
-pub fn check_data(cfg: &Config, split: &Split) -> Result<(), ExperimentError> {
+pub fn check_data(cfg: &Config, spec: &ModelSpec, split: &Split) -> Result<(), ExperimentError> {
+    for &g in &cfg.prune.granularities {
+        prune::granularity::check(spec, g).map_err(ExperimentError::Config)?;
+    }
     if cfg.hessian.check_batch {
         let n = cfg.hessian.samples;
         if split.train.len() < 2 * n {
@@ -84,7 +87,7 @@ pub fn memory_estimate(cfg: &Config, spec: &ModelSpec, split: &Split) -> f64 {
         }
     };
     let members = (2 + cfg.model.alpha_sweep.len()) as f64;
-    let masks = (cfg.prune.ratios.len() * cfg.prune.methods.len()) as f64;
+    let masks = prune::row_count(&cfg.prune) as f64;
     let per_member = params * (11.0 * 8.0 + masks);
     let hessian =
         match curvature::choose_method(&cfg.hessian, params.min(usize::MAX as f64) as usize) {
@@ -336,7 +339,8 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
         .map_err(Stop::convert)?;
         if cfg.granularities.contains(&Granularity::Block) && m.net.spec().depth >= 2 {
             Stop::check(ctx.cancel)?;
-            let rankings = block_rankings(m, &inputs);
+            let rankings =
+                block_rankings(m, &inputs).map_err(|e| Stop::Failed(ExperimentError::Prune(e)))?;
             m.result.lesions = Some(prune::lesion::lesions(&m.net, &m.theta, &m.eval, &rankings));
         }
     }
@@ -344,9 +348,24 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
 }
 
 /// Each method's block scores, for the methods that score blocks.
-fn block_rankings(m: &Member, inputs: &prune::SweepInputs<'_>) -> Vec<(PruneMethod, Vec<f64>)> {
-    let _ = (m, inputs);
-    Vec::new()
+fn block_rankings(
+    m: &Member,
+    inputs: &prune::SweepInputs<'_>,
+) -> Result<Vec<(PruneMethod, Vec<f64>)>, prune::PruneError> {
+    let criteria = prune::criteria::Criteria::new(
+        &m.net,
+        &m.theta,
+        inputs.diag,
+        inputs.calibration,
+        inputs.cfg.obs_damping,
+    );
+    let mut out = Vec::new();
+    for &method in &inputs.cfg.methods {
+        if let Some(scores) = prune::criteria::block_scores(method, &criteria)? {
+            out.push((method, scores));
+        }
+    }
+    Ok(out)
 }
 
 /// Each pruned model trained `prune.finetune_epochs` more with its mask held (nothing when 0).

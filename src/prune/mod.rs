@@ -497,6 +497,21 @@ pub fn ratios_for(granularity: Granularity, ratios: &[f64]) -> Vec<f64> {
     }
 }
 
+/// Rows a sweep with `cfg` makes per model: each granularity's defined methods at its ratios.
+pub fn row_count(cfg: &PruneConfig) -> usize {
+    cfg.granularities
+        .iter()
+        .map(|&g| {
+            let methods = cfg
+                .methods
+                .iter()
+                .filter(|&&m| criteria::defined(m, g).is_ok())
+                .count();
+            methods * ratios_for(g, &cfg.ratios).len()
+        })
+        .sum()
+}
+
 /// Prunes `theta` at each granularity with each method defined there, at each ratio, and
 /// measures the evaluation loss and accuracy, appending each row to `out` and passing it to
 /// `on_row`. `cancel` is checked before every row; on a cancel the rows finished so far stay
