@@ -23,7 +23,7 @@ impl std::fmt::Display for Inconsistency {
 pub fn check(r: &Record) -> Vec<Inconsistency> {
     let mut out = Vec::new();
     let complete = r.status == Status::Complete;
-    let rows_expected = r.config.prune.ratios.len() * r.config.prune.methods.len();
+    let rows_expected = crate::prune::row_count(&r.config.prune);
     let mut pairs: Vec<(String, &VariantResult, &VariantResult)> =
         vec![(String::new(), &r.residual, &r.plain)];
     for (i, rep) in r.replicates.iter().enumerate() {
@@ -87,7 +87,7 @@ fn variant(
         out.push(bad(
             &format!("{at}.pruning"),
             format!(
-                "{} rows; the config's ratios x methods make {rows_expected}",
+                "{} rows; the config's granularities x methods x ratios make {rows_expected}",
                 v.pruning.len()
             ),
         ));
