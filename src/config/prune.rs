@@ -4,22 +4,22 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{bad, ConfigError};
 
-/// A single value or a list of them.
+/// A single value or a list of them. Read through a `toml::Value` rather than an untagged
+/// enum, so an element's own error ("unknown granularity ...") reaches the user instead of
+/// "did not match any variant".
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: serde::de::DeserializeOwned,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        One(T),
-        Many(Vec<T>),
+    use serde::de::Error;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .map(|x| T::deserialize(x).map_err(D::Error::custom))
+            .collect(),
+        one => T::deserialize(one).map(|x| vec![x]).map_err(D::Error::custom),
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(x) => vec![x],
-        OneOrMany::Many(v) => v,
-    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
