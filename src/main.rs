@@ -123,9 +123,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Draw a figure of a record as SVG or PNG (for papers and slides).
+    /// Draw a figure of a record or a sweep as SVG or PNG (for papers and slides).
     Plot {
-        /// A record (.toml); a sweep folder for --kind sweep.
+        /// A record (.toml); a sweep folder (or its sweep.toml) for --kind sweep.
         input: PathBuf,
         /// spectrum, sensitivity, prediction, training, or sweep.
         #[arg(long)]
@@ -142,6 +142,18 @@ enum Command {
         /// Height in pixels.
         #[arg(long, default_value_t = resprune::plot::Options::DEFAULT_HEIGHT)]
         height: u32,
+        /// --kind sweep: the swept key on the x axis [default: the innermost numeric one].
+        #[arg(long, value_name = "KEY")]
+        axis: Option<String>,
+        /// --kind sweep: the pruning ratio of S [default: the middle one].
+        #[arg(long, value_name = "R")]
+        ratio: Option<f64>,
+        /// --kind sweep: the pruning method of S [default: the records' first].
+        #[arg(long)]
+        method: Option<String>,
+        /// --kind sweep: the granularity of S [default: unstructured, else the first].
+        #[arg(long)]
+        granularity: Option<String>,
     },
     /// List the records in a folder, newest first.
     List { dir: Option<PathBuf> },
@@ -238,6 +250,10 @@ fn main() -> ExitCode {
             log,
             width,
             height,
+            axis,
+            ratio,
+            method,
+            granularity,
         }) => resprune::cli::plot(resprune::cli::PlotArgs {
             input: &input,
             kind: &kind,
@@ -246,6 +262,10 @@ fn main() -> ExitCode {
             width,
             height,
             theme: cli.theme.as_deref(),
+            axis: axis.as_deref(),
+            ratio,
+            method: method.as_deref(),
+            granularity: granularity.as_deref(),
         }),
         Some(Command::Bench {
             device,

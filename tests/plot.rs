@@ -1,10 +1,14 @@
 //! Figures (`resprune-tui plot`): what the SVG holds (series, legend, axis titles, bar
 //! positions, error bars), what the PNG holds (size, plotted pixels inside, background
-//! outside), and the errors that leave nothing behind.
+//! outside), the sweep figure over tiny sweeps run here, and the errors that leave nothing
+//! behind.
 
 use std::path::{Path, PathBuf};
 
-use resprune::plot::{self, style, Figure, Format, Kind, Options, PlotError, Theme};
+use resprune::config::{Granularity, PruneMethod};
+use resprune::plot::{
+    self, style, Figure, Format, Kind, Options, PlotError, Source, SweepInput, SweepSelect, Theme,
+};
 use resprune::record::{self, Record, Status};
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -71,6 +75,28 @@ impl<'a> Svg<'a> {
         self.with("polyline", "stroke", colour)
             .iter()
             .filter(|n| n.attribute("points").unwrap().split_whitespace().count() >= points)
+            .count()
+    }
+
+    /// Polylines of `colour` spanning at least `px` pixels across: solid data lines (a dash
+    /// of a dashed line is a few pixels long, and may bend round a data point).
+    fn long_lines(&self, colour: &str, px: f64) -> usize {
+        self.with("polyline", "stroke", colour)
+            .iter()
+            .filter(|n| {
+                let xs: Vec<f64> = n
+                    .attribute("points")
+                    .unwrap()
+                    .split_whitespace()
+                    .map(|p| p.split(',').next().unwrap().parse().unwrap())
+                    .collect();
+                let (lo, hi) = xs
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                        (a.min(*x), b.max(*x))
+                    });
+                hi - lo >= px
+            })
             .count()
     }
 
@@ -288,6 +314,78 @@ fn sensitivity_has_a_line_per_model_and_method_and_error_bars_exactly_with_repli
 }
 
 #[test]
+fn sensitivity_has_a_line_per_method_and_granularity_labelled_with_both() {
+    // the one-seed dense record, its rows again at 2:4 with S raised by 1
+    let mut r = fixture("article-dense.toml");
+    for v in [&mut r.residual, &mut r.plain] {
+        let extra: Vec<_> = v
+            .pruning
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                row.granularity = Granularity::NOfM { n: 2, m: 4 };
+                row.sensitivity += 1.0;
+                row
+            })
+            .collect();
+        v.pruning.extend(extra);
+    }
+    let opts = Options::new(Kind::Sensitivity);
+    let Figure::Sensitivity(f) = plot::figure(&r, "g", &opts).unwrap() else {
+        panic!()
+    };
+    assert!(f.by_granularity);
+    assert_eq!(
+        f.lines.len(),
+        4,
+        "2 models × (magnitude at 2 granularities)"
+    );
+    for model in style::Model::BOTH {
+        let line = |g: Granularity| {
+            f.lines
+                .iter()
+                .find(|l| l.model == model && l.granularity == g)
+                .unwrap()
+        };
+        let (u, nm) = (
+            line(Granularity::Unstructured),
+            line(Granularity::NOfM { n: 2, m: 4 }),
+        );
+        assert_eq!(
+            (u.style_index, nm.style_index),
+            (0, 1),
+            "its own line style"
+        );
+        let rows = match model {
+            style::Model::Residual => &r.residual.pruning,
+            style::Model::Plain => &r.plain.pruning,
+        };
+        // each line holds its own rows: the 2:4 line is the unstructured one raised by 1
+        let unstructured = rows
+            .iter()
+            .filter(|row| row.granularity == Granularity::Unstructured);
+        assert_eq!(u.points.len(), unstructured.clone().count());
+        for ((x, a), ((y, b), row)) in u.points.iter().zip(nm.points.iter().zip(unstructured)) {
+            assert_eq!((*x, *y), (row.ratio, row.ratio));
+            assert_eq!(a.mean, row.sensitivity);
+            assert!((b.mean - (row.sensitivity + 1.0)).abs() < 1e-12);
+        }
+    }
+    let text = svg(&r, &opts);
+    let s = Svg::parse(&text);
+    for m in ["residual", "plain"] {
+        for g in ["unstructured", "2:4"] {
+            let label = format!("{m}, magnitude · {g}");
+            assert_eq!(s.count_text(&label), 1, "{label}");
+        }
+        assert_eq!(s.count_text(&format!("{m}, magnitude")), 0);
+    }
+    // the unstructured lines solid through every ratio, the 2:4 ones dashed
+    assert_eq!(s.data_lines(&hex(style::RESIDUAL), 5), 1);
+    assert_eq!(s.data_lines(&hex(style::PLAIN), 5), 1);
+}
+
+#[test]
 fn prediction_and_training_name_their_series_and_axes() {
     let r = fixture("article-lanczos.toml");
     let text = svg(&r, &Options::new(Kind::Prediction));
@@ -492,12 +590,43 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     assert!(matches!(e, PlotError::Write { .. }), "{e}");
     assert!(e.to_string().contains("no/such/folder/f.png"), "{e}");
 
-    // a sweep: none exists yet
-    for input in [d, dense.as_path()] {
-        let e = plot::plot_file(input, &d.join("s.svg"), &opts(Kind::Sweep)).unwrap_err();
-        assert!(matches!(e, PlotError::NotASweep(_)), "{e}");
-        assert!(e.to_string().contains("not a sweep"), "{e}");
-    }
+    // --kind sweep: a record is refused as one, a folder without a manifest is not a sweep
+    let e = plot::plot_file(&dense, &d.join("s.svg"), &opts(Kind::Sweep)).unwrap_err();
+    assert!(matches!(e, PlotError::RecordNotSweep(_)), "{e}");
+    assert!(e.to_string().contains("a record, not a sweep"), "{e}");
+    let e = resprune::cli::sweep_for_plot(&dense).unwrap_err();
+    assert!(matches!(e, PlotError::RecordNotSweep(_)), "{e}");
+    let e = resprune::cli::sweep_for_plot(d).unwrap_err();
+    assert!(matches!(e, PlotError::NotASweep { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("not a sweep") && msg.contains("sweep.toml"),
+        "{msg}"
+    );
+    // the sweep flags belong to --kind sweep
+    let with_ratio = Options {
+        sweep: SweepSelect {
+            ratio: Some(0.3),
+            ..SweepSelect::default()
+        },
+        ..opts(Kind::Sensitivity)
+    };
+    let e = plot::plot_file(&dense, &d.join("s.svg"), &with_ratio).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PlotError::SweepOnly {
+                flag: "--ratio",
+                kind: Kind::Sensitivity
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("--ratio applies to --kind sweep only"),
+        "{e}"
+    );
     // a folder for a record kind
     let e = plot::plot_file(d, &d.join("s.svg"), &opts(Kind::Spectrum)).unwrap_err();
     assert!(matches!(e, PlotError::Folder { .. }), "{e}");
@@ -590,6 +719,19 @@ fn the_cli_plots_and_reports_errors() {
             vec!["--kind", "spectrum", "--theme", "monochrome"],
             "light or dark",
         ),
+        (
+            vec!["--kind", "sensitivity", "--ratio", "0.3"],
+            "--ratio applies to --kind sweep only",
+        ),
+        (
+            vec!["--kind", "training", "--method", "obd"],
+            "--method applies to --kind sweep only",
+        ),
+        (vec!["--kind", "sweep"], "a record, not a sweep"),
+        (
+            vec!["--kind", "sweep", "--method", "best"],
+            "--method: unknown variant `best`",
+        ),
     ] {
         let mut all = vec!["plot", dense.to_str().unwrap(), "--out", "x.svg"];
         all.extend(args);
@@ -671,4 +813,436 @@ fn the_notebook_writes_the_focused_panes_figure_beside_the_record() {
         (level, text.as_str()),
         (Level::Error, "no figure: disk full")
     );
+}
+
+/// A sweep along depth on tiny synthetic data: three points of two seeds, a second or so.
+const DEPTH_SWEEP: &str = r#"
+name = "tiny-depth"
+threads = 1
+replicates = 2
+[data]
+samples = 40
+features = 4
+eval_fraction = 0.0
+[model]
+width = 4
+[train]
+epochs = 2
+[hessian]
+method = "dense"
+[prune]
+ratios = [0.2, 0.4]
+[sweep]
+"model.depth" = [1, 2, 3]
+"#;
+
+/// Runs the sweep of `config` with `sets` into `dir/name` through the binary.
+fn run_sweep(dir: &Path, name: &str, config: &str, sets: &[&str]) -> PathBuf {
+    let cfg = dir.join(format!("{name}.config.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let out = dir.join(name);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_resprune-tui"));
+    c.arg("sweep")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .args(["--quiet", "--jobs", "1"]);
+    for s in sets {
+        c.args(["--set", s]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn sweep_figure(input: &SweepInput, sel: SweepSelect) -> Result<Figure, PlotError> {
+    let opts = Options {
+        sweep: sel,
+        ..Options::new(Kind::Sweep)
+    };
+    plot::figure_of(&Source::Sweep(Box::new(input.clone())), &opts)
+}
+
+fn sweep_svg(input: &SweepInput, sel: SweepSelect) -> String {
+    let opts = Options {
+        sweep: sel,
+        ..Options::new(Kind::Sweep)
+    };
+    let fig = plot::figure_of(&Source::Sweep(Box::new(input.clone())), &opts).unwrap();
+    String::from_utf8(plot::render(&fig, &opts, Format::Svg).unwrap()).unwrap()
+}
+
+fn cli_plot(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_resprune-tui"))
+        .arg("plot")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_sweep_figure_draws_var_and_s_against_the_swept_key_with_the_spread_across_seeds() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &[]);
+    let input = resprune::cli::sweep_for_plot(&dir).unwrap();
+    assert_eq!(input.points.len(), 3);
+    let Figure::Sweep(f) = sweep_figure(&input, SweepSelect::default()).unwrap() else {
+        panic!("a sweep draws the sweep figure");
+    };
+    assert_eq!(f.axis, "model.depth");
+    assert_eq!(f.categories, None);
+    // the defaults: the middle of the ratios [0.2, 0.4] (the lower of the two middle ones),
+    // the only method, unstructured
+    assert_eq!(
+        (f.ratio, f.method, f.granularity),
+        (0.2, PruneMethod::Magnitude, Granularity::Unstructured)
+    );
+    assert_eq!(f.seeds, (2, 2));
+    assert_eq!(f.panels.len(), 2);
+
+    // the numbers are the sweep report's: per point, mean and sd over the two seeds
+    let report = resprune::sweep::load(&dir).unwrap().report();
+    for (panel, metric) in f.panels.iter().zip(["Var(λ)", "S@0.2"]) {
+        assert_eq!(panel.lines.len(), 2, "residual and plain");
+        for line in &panel.lines {
+            assert!(line.within.is_empty());
+            let xs: Vec<f64> = line.points.iter().map(|p| p.0).collect();
+            assert_eq!(xs, [1.0, 2.0, 3.0]);
+            for ((_, m), row) in line.points.iter().zip(&report.rows) {
+                let cell = row.cells.iter().find(|c| c.metric == metric).unwrap();
+                let want = match line.model {
+                    style::Model::Residual => cell.residual.unwrap(),
+                    style::Model::Plain => cell.plain.unwrap(),
+                };
+                assert_eq!(m.n, 2);
+                assert!(
+                    (m.mean - want.mean).abs() <= 1e-12 * want.mean.abs(),
+                    "{metric}"
+                );
+                assert!((m.sd - want.sd).abs() <= 1e-12 * want.sd.abs().max(1e-300));
+            }
+        }
+    }
+    // and, for one point, straight from its record: Var(λ) of the residual model over seeds
+    let r = input.points[1].record.as_ref().unwrap();
+    let v: Vec<f64> = r
+        .pairs()
+        .iter()
+        .map(|(_, res, _)| res.spectrum.as_ref().unwrap().stats.variance)
+        .collect();
+    let mean = (v[0] + v[1]) / 2.0;
+    let sd = (v[0] - v[1]).abs() / 2f64.sqrt();
+    let (_, m) = f.panels[0].lines[0].points[1];
+    assert!((m.mean - mean).abs() <= 1e-12 * mean.abs());
+    assert!((m.sd - sd).abs() <= 1e-9 * sd.max(1e-300));
+
+    let text = sweep_svg(&input, SweepSelect::default());
+    let s = Svg::parse(&text);
+    // two panels, each with its legend and axes
+    assert_eq!(s.count_text("residual"), 2);
+    assert_eq!(s.count_text("plain"), 2);
+    assert_eq!(s.count_text("model.depth"), 2);
+    assert_eq!(s.count_text("Var(λ)"), 1);
+    assert_eq!(s.count_text("S at ratio 0.2, magnitude"), 1);
+    assert_eq!(
+        s.count_text("tiny-depth: Var(λ) and S against model.depth (mean ± sd over 2 seeds)"),
+        1
+    );
+    // 2 models × 2 panels: a solid line through the 3 points each, in the models' colours
+    assert_eq!(s.data_lines(&hex(style::RESIDUAL), 3), 2);
+    assert_eq!(s.data_lines(&hex(style::PLAIN), 3), 2);
+    // residual circles, plain triangles: one per point per panel and one per legend
+    assert_eq!(
+        s.with("circle", "fill", &hex(style::RESIDUAL)).len(),
+        3 * 2 + 2
+    );
+    assert_eq!(
+        s.with("polygon", "fill", &hex(style::PLAIN)).len(),
+        3 * 2 + 2
+    );
+    // an error bar (three segments) at every point of every line: two seeds each
+    assert_eq!(error_segments(&s, &hex(style::RESIDUAL)), 3 * 3 * 2);
+    assert_eq!(error_segments(&s, &hex(style::PLAIN)), 3 * 3 * 2);
+
+    // --ratio picks S at another ratio
+    let sel = SweepSelect {
+        ratio: Some(0.4),
+        ..SweepSelect::default()
+    };
+    let text = sweep_svg(&input, sel);
+    assert_eq!(Svg::parse(&text).count_text("S at ratio 0.4, magnitude"), 1);
+
+    // through the binary, as a PNG of the requested size
+    let png = d.path().join("depth.png");
+    let o = cli_plot(&[
+        dir.to_str().unwrap(),
+        "--kind",
+        "sweep",
+        "--out",
+        png.to_str().unwrap(),
+        "--width",
+        "900",
+        "--height",
+        "420",
+        "--ratio",
+        "0.4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (w, h, rgb) = decode(&std::fs::read(&png).unwrap());
+    assert_eq!((w, h), (900, 420));
+    let series = rgb
+        .chunks(3)
+        .filter(|p| {
+            [style::RESIDUAL, style::PLAIN]
+                .iter()
+                .any(|c| **p == [c.0, c.1, c.2])
+        })
+        .count();
+    assert!(series > 200, "{series} pixels of series colour");
+}
+
+/// Depth × width, for lines per combination of the other key.
+const GRID_SWEEP: &str = r#"
+name = "tiny-grid"
+threads = 1
+[data]
+samples = 40
+features = 4
+eval_fraction = 0.0
+[train]
+epochs = 2
+[hessian]
+method = "dense"
+[prune]
+ratios = [0.2, 0.4]
+[sweep]
+"model.depth" = [1, 2]
+"model.width" = [3, 4, 5]
+"#;
+
+#[test]
+fn a_sweep_of_two_keys_draws_a_line_per_value_of_the_other_and_one_seed_has_no_error_bars() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = run_sweep(d.path(), "grid", GRID_SWEEP, &["replicates=1"]);
+    let input = resprune::cli::sweep_for_plot(&dir).unwrap();
+    assert_eq!(input.points.len(), 6);
+    // x: the innermost numeric key, model.width; a line per model and depth
+    let Figure::Sweep(f) = sweep_figure(&input, SweepSelect::default()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(f.axis, "model.width");
+    assert_eq!(f.seeds, (1, 1));
+    for panel in &f.panels {
+        assert_eq!(panel.lines.len(), 4);
+        for l in &panel.lines {
+            assert_eq!(
+                l.points.iter().map(|p| p.0).collect::<Vec<_>>(),
+                [3.0, 4.0, 5.0]
+            );
+            assert!(l.points.iter().all(|p| p.1.n == 1 && p.1.sd == 0.0));
+        }
+    }
+    let text = sweep_svg(&input, SweepSelect::default());
+    let s = Svg::parse(&text);
+    for m in ["residual", "plain"] {
+        for depth in [1, 2] {
+            let label = format!("{m}, model.depth={depth}");
+            assert_eq!(s.count_text(&label), 2, "{label}: in both legends");
+        }
+    }
+    assert_eq!(s.count_text("model.width"), 2);
+    assert!(s
+        .texts()
+        .contains(&"tiny-grid: Var(λ) and S against model.width (one seed per point)".into()));
+    // the first depth's lines solid across the plot (the second dashed), 2 panels; no error
+    // bars at all
+    assert_eq!(s.long_lines(&hex(style::RESIDUAL), 100.0), 2);
+    assert_eq!(s.long_lines(&hex(style::PLAIN), 100.0), 2);
+    assert_eq!(error_segments(&s, &hex(style::RESIDUAL)), 0);
+    assert_eq!(error_segments(&s, &hex(style::PLAIN)), 0);
+
+    // --axis model.depth: a line per width
+    let sel = SweepSelect {
+        axis: Some("model.depth".into()),
+        ..SweepSelect::default()
+    };
+    let Figure::Sweep(f) = sweep_figure(&input, sel.clone()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(f.axis, "model.depth");
+    assert_eq!(f.panels[1].lines.len(), 6);
+    let s = sweep_svg(&input, sel);
+    let s = Svg::parse(&s);
+    assert_eq!(s.count_text("plain, model.width=5"), 2);
+}
+
+#[test]
+fn a_sweep_of_names_puts_them_on_the_x_axis() {
+    // the one-key depth sweep with its depths made words: x at 0, 1, 2, named by the values
+    let d = tempfile::tempdir().unwrap();
+    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &["replicates=1"]);
+    let mut input = resprune::cli::sweep_for_plot(&dir).unwrap();
+    let words = ["one", "two", "three"];
+    for (p, w) in input.points.iter_mut().zip(words) {
+        p.values[0].1 = toml::Value::String(w.into());
+    }
+    let Figure::Sweep(f) = sweep_figure(&input, SweepSelect::default()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(f.categories, Some(words.map(String::from).to_vec()));
+    let xs: Vec<f64> = f.panels[0].lines[0].points.iter().map(|p| p.0).collect();
+    assert_eq!(xs, [0.0, 1.0, 2.0]);
+    let s = sweep_svg(&input, SweepSelect::default());
+    let s = Svg::parse(&s);
+    for w in words {
+        assert_eq!(s.count_text(w), 2, "{w}: a tick in each panel");
+    }
+}
+
+#[test]
+fn the_sweep_figure_says_which_ratio_method_point_or_folder_is_wrong() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &[]);
+    let input = resprune::cli::sweep_for_plot(&dir).unwrap();
+    let err =
+        |input: &SweepInput, sel: SweepSelect| sweep_figure(input, sel).unwrap_err().to_string();
+    let sel = SweepSelect::default;
+
+    // a ratio, method, granularity or key the records do not have: the ones they do
+    let e = err(
+        &input,
+        SweepSelect {
+            ratio: Some(0.3),
+            ..sel()
+        },
+    );
+    assert!(
+        e.starts_with("--ratio 0.3: tiny-depth's records have no magnitude pruning at this ratio"),
+        "{e}"
+    );
+    assert!(e.ends_with("choose one of 0.2, 0.4"), "{e}");
+    let e = err(
+        &input,
+        SweepSelect {
+            method: Some(PruneMethod::Obd),
+            ..sel()
+        },
+    );
+    assert!(
+        e.starts_with("--method obd:") && e.ends_with("choose one of magnitude"),
+        "{e}"
+    );
+    let e = err(
+        &input,
+        SweepSelect {
+            granularity: Some(Granularity::Neuron),
+            ..sel()
+        },
+    );
+    assert!(
+        e.starts_with("--granularity neuron:") && e.ends_with("choose one of unstructured"),
+        "{e}"
+    );
+    let e = err(
+        &input,
+        SweepSelect {
+            axis: Some("model.width".into()),
+            ..sel()
+        },
+    );
+    assert!(
+        e.contains("does not sweep it; choose one of model.depth"),
+        "{e}"
+    );
+    let e = Options {
+        sweep: SweepSelect {
+            ratio: Some(1.5),
+            ..sel()
+        },
+        ..Options::new(Kind::Sweep)
+    }
+    .check()
+    .unwrap_err();
+    assert!(matches!(e, PlotError::Ratio(_)), "{e}");
+
+    // a point without a spectrum, one without the pruning rows: named
+    let mut cut = input.clone();
+    let r = cut.points[1].record.as_mut().unwrap();
+    r.residual.spectrum = None;
+    for rep in &mut r.replicates {
+        rep.residual.spectrum = None;
+    }
+    let e = err(&cut, sel());
+    assert!(
+        e.starts_with(
+            "sweep tiny-depth: point model.depth=2: the residual model has no Hessian spectrum"
+        ),
+        "{e}"
+    );
+    let mut cut = input.clone();
+    let r = cut.points[2].record.as_mut().unwrap();
+    r.plain.pruning.clear();
+    for rep in &mut r.replicates {
+        rep.plain.pruning.clear();
+    }
+    let e = err(&cut, sel());
+    assert!(
+        e.starts_with(
+            "sweep tiny-depth: point model.depth=3: the plain model has no magnitude pruning row at ratio 0.2"
+        ),
+        "{e}"
+    );
+
+    // points not done: every one named, with what to do
+    let mut cut = input.clone();
+    cut.points[0].done = false;
+    cut.points[0].status = "pending".into();
+    cut.points[0].record = None;
+    cut.points[2].done = false;
+    cut.points[2].status = "failed".into();
+    let e = err(&cut, sel());
+    assert!(
+        e.starts_with("sweep tiny-depth: 2 of 3 points are not done: model.depth=1 (pending), model.depth=3 (failed)"),
+        "{e}"
+    );
+    assert!(e.contains("resumes it"), "{e}");
+    // a record gone after the manifest was written
+    std::fs::remove_file(dir.join("model.depth=2.toml")).unwrap();
+    let gone = resprune::cli::sweep_for_plot(&dir).unwrap();
+    let e = err(&gone, sel());
+    assert!(
+        e.contains("model.depth=2 (its record is gone or does not load)"),
+        "{e}"
+    );
+
+    // through the binary: the error, exit 1, no figure
+    let out = d.path().join("s.svg");
+    let o = cli_plot(&[
+        dir.to_str().unwrap(),
+        "--kind",
+        "sweep",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("1 of 3 points are not done"), "{stderr}");
+    let o = cli_plot(&[
+        d.path().to_str().unwrap(),
+        "--kind",
+        "sweep",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("not a sweep"), "{stderr}");
+    assert!(!out.exists());
+    // a record kind given the sweep
+    let e = plot::figure_of(
+        &Source::Sweep(Box::new(input.clone())),
+        &Options::new(Kind::Spectrum),
+    )
+    .unwrap_err();
+    assert!(matches!(e, PlotError::SweepNotRecord(..)), "{e}");
 }

@@ -610,12 +610,67 @@ pub struct PlotArgs<'a> {
     pub height: u32,
     /// `light` or `dark` [default: light].
     pub theme: Option<&'a str>,
+    /// `--kind sweep` only: the swept key on the x axis, the pruning ratio, method and
+    /// granularity of S.
+    pub axis: Option<&'a str>,
+    pub ratio: Option<f64>,
+    pub method: Option<&'a str>,
+    pub granularity: Option<&'a str>,
+}
+
+/// The sweep at `path` (its folder or its `sweep.toml`) as the sweep figure reads it, loaded
+/// by `sweep::load` as `report` loads it; a record or a folder that is not a sweep is a
+/// [`crate::plot::PlotError`] saying so.
+pub fn sweep_for_plot(path: &Path) -> Result<crate::plot::SweepInput, crate::plot::PlotError> {
+    use crate::plot::{self, PlotError};
+    plot::check_sweep_path(path)?;
+    let loaded = crate::sweep::load(path).map_err(|e| PlotError::NotASweep {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let m = loaded.manifest;
+    let points = loaded
+        .records
+        .into_iter()
+        .map(|(p, record)| plot::SweepPoint {
+            values: m
+                .axes
+                .iter()
+                .filter_map(|a| Some((a.clone(), p.values.get(a)?.clone())))
+                .collect(),
+            status: p.status.word().to_string(),
+            done: p.status == crate::sweep::PointStatus::Done,
+            name: p.name,
+            record,
+        })
+        .collect();
+    Ok(plot::SweepInput {
+        name: m.name,
+        axes: m.axes,
+        mode: m.mode,
+        points,
+    })
 }
 
 /// `resprune-tui plot INPUT --kind K --out FILE`: draws the figure and writes it atomically.
 pub fn plot(args: PlotArgs<'_>) -> Result<()> {
     use crate::plot;
+    use serde::de::IntoDeserializer;
     let kind: plot::Kind = args.kind.parse()?;
+    let method = args
+        .method
+        .map(|m| {
+            <config::PruneMethod as serde::Deserialize>::deserialize(m.into_deserializer())
+                .map_err(|e: serde::de::value::Error| anyhow::anyhow!("--method: {e}"))
+        })
+        .transpose()?;
+    let granularity = args
+        .granularity
+        .map(|g| {
+            g.parse::<config::Granularity>()
+                .map_err(|e| anyhow::anyhow!("--granularity: {e}"))
+        })
+        .transpose()?;
     let theme = match args.theme {
         Some(t) => t
             .parse()
@@ -628,8 +683,20 @@ pub fn plot(args: PlotArgs<'_>) -> Result<()> {
         width: args.width,
         height: args.height,
         theme,
+        sweep: plot::SweepSelect {
+            axis: args.axis.map(str::to_string),
+            ratio: args.ratio,
+            method,
+            granularity,
+        },
     };
-    let out = plot::plot_file(args.input, args.out, &opts)?;
+    let out = if kind == plot::Kind::Sweep {
+        plot::prepare(args.out, &opts)?;
+        let source = plot::Source::Sweep(Box::new(sweep_for_plot(args.input)?));
+        plot::plot_source(&source, args.out, &opts)?
+    } else {
+        plot::plot_file(args.input, args.out, &opts)?
+    };
     println!("wrote {}", out.display());
     Ok(())
 }

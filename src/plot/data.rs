@@ -1,12 +1,13 @@
 //! The numbers a figure shows, taken from a record: bins, curves, points and their spread.
 //! Nothing here draws; [`super::render`] does.
 
-use crate::config::PruneMethod;
+use crate::config::{Granularity, PruneMethod};
 use crate::curvature::{Histogram, Spectrum};
 use crate::record::{Record, Status, VariantResult};
 use crate::stats::MeanSd;
 
 use super::style::Model;
+use super::sweep::SweepFigure;
 use super::{Kind, Options, PlotError};
 
 /// Bins of the dense spectrum figure: both models over one shared range.
@@ -20,6 +21,7 @@ pub enum Figure {
     Sensitivity(Sensitivity),
     Prediction(Prediction),
     Training(Training),
+    Sweep(SweepFigure),
 }
 
 impl Figure {
@@ -30,6 +32,7 @@ impl Figure {
             Figure::Sensitivity(f) => &f.title,
             Figure::Prediction(f) => &f.title,
             Figure::Training(f) => &f.title,
+            Figure::Sweep(f) => &f.title,
         }
     }
 }
@@ -72,12 +75,14 @@ pub struct DensityCurve {
     pub ritz: Vec<f64>,
 }
 
-/// S against the pruning ratio: one line per model and method.
+/// S against the pruning ratio: one line per model, method and granularity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sensitivity {
     pub title: String,
     /// Seeds the points are taken over.
     pub seeds: usize,
+    /// The record prunes at more than one granularity: labels name it.
+    pub by_granularity: bool,
     pub lines: Vec<SensitivityLine>,
 }
 
@@ -85,10 +90,24 @@ pub struct Sensitivity {
 pub struct SensitivityLine {
     pub model: Model,
     pub method: PruneMethod,
-    /// Position of the method in the record's order (its line style).
-    pub method_index: usize,
+    pub granularity: Granularity,
+    /// Position of the (method, granularity) in the record's order (its line style).
+    pub style_index: usize,
     /// `(ratio, S over seeds)`, ascending ratio; an error bar where `n > 1`.
     pub points: Vec<(f64, MeanSd)>,
+}
+
+impl SensitivityLine {
+    /// `residual, magnitude`, or `residual, magnitude · 2:4` when the figure has several
+    /// granularities.
+    pub fn label(&self, by_granularity: bool) -> String {
+        let (model, method) = (self.model.name(), self.method);
+        if by_granularity {
+            format!("{model}, {method} · {}", self.granularity)
+        } else {
+            format!("{model}, {method}")
+        }
+    }
 }
 
 /// Predicted ΔL against measured ΔL, every pruning row of every seed.
@@ -156,7 +175,7 @@ pub fn figure(record: &Record, label: &str, opts: &Options) -> Result<Figure, Pl
         Kind::Sensitivity => sensitivity(record, label),
         Kind::Prediction => prediction(record, label),
         Kind::Training => training(record, label),
-        Kind::Sweep => Err(PlotError::NotASweep(label.into())),
+        Kind::Sweep => Err(PlotError::RecordNotSweep(label.into())),
     }
 }
 
@@ -258,25 +277,29 @@ pub fn histograms(title: String, spectra: &[(Model, &[f64])]) -> Histograms {
 fn sensitivity(record: &Record, label: &str) -> Result<Figure, PlotError> {
     let pairs = record.pairs();
     let mut lines = Vec::new();
-    // methods in the order the record has them, the same index (line style) in both models
-    let mut methods: Vec<PruneMethod> = Vec::new();
+    // (method, granularity) in the order the record has them, the same index (line style)
+    // in both models
+    let mut combos: Vec<(PruneMethod, Granularity)> = Vec::new();
     for (_, r, p) in &pairs {
         for row in r.pruning.iter().chain(&p.pruning) {
-            if !methods.contains(&row.method) {
-                methods.push(row.method);
+            if !combos.contains(&(row.method, row.granularity)) {
+                combos.push((row.method, row.granularity));
             }
         }
     }
+    let of = |row: &crate::prune::PruneRow, (m, g): (PruneMethod, Granularity)| {
+        row.method == m && row.granularity == g
+    };
     for model in Model::BOTH {
         let seeds: Vec<&VariantResult> = pairs
             .iter()
             .map(|(_, r, p)| if model == Model::Residual { *r } else { *p })
             .collect();
-        for (method_index, method) in methods.iter().enumerate() {
+        for (style_index, &combo) in combos.iter().enumerate() {
             let mut ratios: Vec<f64> = seeds
                 .iter()
                 .flat_map(|v| v.pruning.iter())
-                .filter(|r| &r.method == method && r.ratio.is_finite())
+                .filter(|r| of(r, combo) && r.ratio.is_finite())
                 .map(|r| r.ratio)
                 .collect();
             ratios.sort_by(f64::total_cmp);
@@ -286,11 +309,7 @@ fn sensitivity(record: &Record, label: &str) -> Result<Figure, PlotError> {
                 .filter_map(|ratio| {
                     let s: Vec<f64> = seeds
                         .iter()
-                        .filter_map(|v| {
-                            v.pruning
-                                .iter()
-                                .find(|r| &r.method == method && r.ratio == ratio)
-                        })
+                        .filter_map(|v| v.pruning.iter().find(|r| of(r, combo) && r.ratio == ratio))
                         .map(|r| r.sensitivity)
                         .filter(|s| s.is_finite())
                         .collect();
@@ -300,8 +319,9 @@ fn sensitivity(record: &Record, label: &str) -> Result<Figure, PlotError> {
             if !points.is_empty() {
                 lines.push(SensitivityLine {
                     model,
-                    method: *method,
-                    method_index,
+                    method: combo.0,
+                    granularity: combo.1,
+                    style_index,
                     points,
                 });
             }
@@ -324,6 +344,7 @@ fn sensitivity(record: &Record, label: &str) -> Result<Figure, PlotError> {
     Ok(Figure::Sensitivity(Sensitivity {
         title: format!("{label}: pruning sensitivity ({over})"),
         seeds,
+        by_granularity: combos.iter().any(|(_, g)| *g != combos[0].1),
         lines,
     }))
 }

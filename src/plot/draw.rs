@@ -79,6 +79,7 @@ where
         Figure::Sensitivity(s) => layers::sensitivity(&body, s, t),
         Figure::Prediction(p) => layers::prediction(&body, p, t),
         Figure::Training(tr) => layers::training(&body, tr, t, opts.log),
+        Figure::Sweep(f) => layers::sweep(&body, f, t),
     }
 }
 
@@ -224,9 +225,37 @@ pub(super) fn panel<DB, L: Layer>(
     area: &DrawingArea<DB, Shift>,
     layer: &L,
     t: Theme,
+    axes: (Range<f64>, Range<f64>),
+    log: bool,
+    descs: (&str, &str),
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    panel_with(area, layer, t, axes, log, descs, XTicks::Numbers)
+}
+
+/// What the x axis's tick labels say.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum XTicks<'a> {
+    /// Every tick its number.
+    Numbers,
+    /// Whole numbers only (a swept depth or width: 1.5 is no value of it).
+    Whole,
+    /// Value `i` at `x = i` is named `names[i]` (an axis of words).
+    Named(&'a [String]),
+}
+
+/// [`panel`], with the x axis's tick labels as `ticks` say.
+pub(super) fn panel_with<DB, L: Layer>(
+    area: &DrawingArea<DB, Shift>,
+    layer: &L,
+    t: Theme,
     (x, y): (Range<f64>, Range<f64>),
     log: bool,
     (x_desc, y_desc): (&str, &str),
+    ticks: XTicks<'_>,
 ) -> Result<(), PlotError>
 where
     DB: DrawingBackend,
@@ -234,14 +263,15 @@ where
 {
     let y = headroom(area.dim_in_pixel(), layer, &x, y, log);
     let floor = y.start;
+    let descs = (x_desc, y_desc);
     if log {
         let mut c = chart(area, x, y.log_scale())?;
-        mesh(&mut c, t, x_desc, y_desc)?;
+        mesh(&mut c, t, descs, ticks)?;
         layer.draw(&mut c, floor)?;
         legend(&mut c, t, layer)
     } else {
         let mut c = chart(area, x, y)?;
-        mesh(&mut c, t, x_desc, y_desc)?;
+        mesh(&mut c, t, descs, ticks)?;
         layer.draw(&mut c, floor)?;
         legend(&mut c, t, layer)
     }
@@ -287,11 +317,30 @@ where
         .map_err(err)
 }
 
+/// `v` when it is a whole number (up to rounding), else `None`.
+fn whole(v: f64) -> Option<f64> {
+    let i = v.round();
+    ((v - i).abs() <= 1e-9 * i.abs().max(1.0)).then_some(i)
+}
+
+/// The label of the tick at `v`: plotters puts ticks at round numbers, and with `Whole` or
+/// `Named` only the whole ones are values of the axis (the others are left blank).
+fn x_tick(ticks: XTicks<'_>, v: f64) -> String {
+    match ticks {
+        XTicks::Numbers => tick(v),
+        XTicks::Whole => whole(v).map(tick).unwrap_or_default(),
+        XTicks::Named(names) => whole(v)
+            .filter(|i| *i >= 0.0)
+            .and_then(|i| names.get(i as usize).cloned())
+            .unwrap_or_default(),
+    }
+}
+
 fn mesh<'a, DB, Y>(
     chart: &mut Chart<'a, DB, Y>,
     t: Theme,
-    x_desc: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
+    ticks: XTicks<'_>,
 ) -> Result<(), PlotError>
 where
     DB: DrawingBackend + 'a,
@@ -299,6 +348,12 @@ where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let fmt = |v: &f64| tick(*v);
+    let x_fmt = |v: &f64| x_tick(ticks, *v);
+    // names 0..k over a span of k: whole steps are the only round ones that fit k + 1
+    let x_labels = match ticks {
+        XTicks::Named(names) => names.len() + 1,
+        _ => 8,
+    };
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -308,9 +363,9 @@ where
         .axis_style(t.foreground())
         .bold_line_style(t.grid())
         .max_light_lines(0)
-        .x_labels(8)
+        .x_labels(x_labels)
         .y_labels(7)
-        .x_label_formatter(&fmt)
+        .x_label_formatter(&x_fmt)
         .y_label_formatter(&fmt)
         .draw()
         .map_err(err)
@@ -480,6 +535,21 @@ mod tests {
             assert_eq!(tick(v), s);
             assert!((s.parse::<f64>().unwrap() - v).abs() <= 1e-3 * v.abs());
         }
+    }
+
+    #[test]
+    fn names_and_whole_numbers_label_whole_ticks_only() {
+        let c = ["synthetic".to_string(), "breast_cancer".to_string()];
+        let named = XTicks::Named(&c);
+        assert_eq!(x_tick(named, 0.0), "synthetic");
+        assert_eq!(x_tick(named, 1.0 + 1e-12), "breast_cancer");
+        for v in [0.5, -1.0, 2.0, -0.5] {
+            assert_eq!(x_tick(named, v), "", "{v}");
+        }
+        assert_eq!(x_tick(XTicks::Whole, 4.0), "4");
+        assert_eq!(x_tick(XTicks::Whole, 16.0 - 1e-13), "16");
+        assert_eq!(x_tick(XTicks::Whole, 2.5), "");
+        assert_eq!(x_tick(XTicks::Numbers, 2.5), "2.5");
     }
 
     #[test]

@@ -8,10 +8,13 @@ use plotters::prelude::*;
 
 use super::data::{Densities, DensityCurve, Epoch, Histograms, Prediction, Sensitivity, Training};
 use super::draw::{
-    along, draw_line, draw_markers, err, padded, panel, set_legend, span, Chart, Layer, Points,
+    along, draw_line, draw_markers, err, padded, panel, panel_with, set_legend, span, Chart, Layer,
+    Points, XTicks,
 };
 use super::style::{self, Model, Theme};
+use super::sweep::{SweepFigure, SweepPanel};
 use super::PlotError;
+use crate::stats::MeanSd;
 
 /// `(from, to, count)` of one bin.
 type Bar = (f64, f64, f64);
@@ -241,20 +244,74 @@ where
     )
 }
 
-struct Lines<'f>(&'f Sensitivity);
+/// One line of means with ± sd bars: its model, its line style and legend label.
+struct SpreadLine<'f> {
+    model: Model,
+    style_index: usize,
+    label: String,
+    points: &'f [(f64, MeanSd)],
+}
 
-impl Layer for Lines<'_> {
+/// Lines of means over seeds, each with its model's marker at every point and an error bar
+/// of ± one sample sd exactly where a point has two seeds or more (the sensitivity and the
+/// sweep figures).
+struct Spread<'f>(Vec<SpreadLine<'f>>);
+
+impl<'f> Spread<'f> {
+    fn of_sensitivity(s: &'f Sensitivity) -> Spread<'f> {
+        Spread(
+            s.lines
+                .iter()
+                .map(|l| SpreadLine {
+                    model: l.model,
+                    style_index: l.style_index,
+                    label: l.label(s.by_granularity),
+                    points: &l.points,
+                })
+                .collect(),
+        )
+    }
+
+    fn of_sweep(p: &'f SweepPanel) -> Spread<'f> {
+        Spread(
+            p.lines
+                .iter()
+                .map(|l| SpreadLine {
+                    model: l.model,
+                    style_index: l.style_index,
+                    label: l.label(),
+                    points: &l.points,
+                })
+                .collect(),
+        )
+    }
+
+    /// `[lo, hi]` of the means and their bars, down to 0 at least (S and Var(λ) are read
+    /// from 0).
+    fn y_span(&self) -> (f64, f64) {
+        let sd = |m: &MeanSd| if m.n > 1 { m.sd } else { 0.0 };
+        let (lo, hi) = span(
+            self.0
+                .iter()
+                .flat_map(|l| l.points.iter())
+                .flat_map(|(_, m)| [m.mean - sd(m), m.mean + sd(m)]),
+        );
+        (lo.min(0.0), hi)
+    }
+
+    fn x_span(&self) -> (f64, f64) {
+        span(self.0.iter().flat_map(|l| l.points.iter().map(|(x, _)| *x)))
+    }
+}
+
+impl Layer for Spread<'_> {
     fn labels(&self) -> Vec<String> {
-        self.0
-            .lines
-            .iter()
-            .map(|l| format!("{}, {}", l.model.name(), l.method))
-            .collect()
+        self.0.iter().map(|l| l.label.clone()).collect()
     }
 
     fn occupied(&self) -> Vec<(f64, f64)> {
         let mut out = Vec::new();
-        for line in &self.0.lines {
+        for line in &self.0 {
             let xy: Vec<(f64, f64)> = line.points.iter().map(|(r, m)| (*r, m.mean)).collect();
             out.extend(along(&xy));
             for (r, m) in line.points.iter().filter(|(_, m)| m.n > 1) {
@@ -270,10 +327,10 @@ impl Layer for Lines<'_> {
         DB::ErrorType: 'static,
         Y: Ranged<ValueType = f64>,
     {
-        for (line, label) in self.0.lines.iter().zip(self.labels()) {
+        for line in &self.0 {
             let xy: Vec<(f64, f64)> = line.points.iter().map(|(r, m)| (*r, m.mean)).collect();
-            let dash = style::dash(line.method_index);
-            draw_line(chart, line.model, &xy, dash, 2, &label, true)?;
+            let dash = style::dash(line.style_index);
+            draw_line(chart, line.model, &xy, dash, 2, &line.label, true)?;
             draw_markers(chart, line.model, &xy)?;
             // ± sd across seeds, only where there are several
             let bar = line.model.colour().stroke_width(1);
@@ -295,13 +352,54 @@ where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let pts = || s.lines.iter().flat_map(|l| l.points.iter());
-    let (xlo, xhi) = span(pts().map(|(r, _)| *r));
-    let sd = |m: &crate::stats::MeanSd| if m.n > 1 { m.sd } else { 0.0 };
-    let (ylo, yhi) = span(pts().flat_map(|(_, m)| [m.mean - sd(m), m.mean + sd(m)]));
-    let axes = (padded(xlo, xhi, 0.05), padded(ylo.min(0.0), yhi, 0.08));
+    let layer = Spread::of_sensitivity(s);
+    let (xlo, xhi) = layer.x_span();
+    let (ylo, yhi) = layer.y_span();
+    let axes = (padded(xlo, xhi, 0.05), padded(ylo, yhi, 0.08));
     let descs = ("pruning ratio", "S = (L_after − L_before) / L_before");
-    panel(area, &Lines(s), t, axes, false, descs)
+    panel(area, &layer, t, axes, false, descs)
+}
+
+/// Var(λ) (left) and S (right) against the swept value, on one x axis.
+pub(super) fn sweep<DB>(
+    area: &DrawingArea<DB, Shift>,
+    f: &SweepFigure,
+    t: Theme,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let layers: Vec<Spread<'_>> = f.panels.iter().map(Spread::of_sweep).collect();
+    let x = match &f.categories {
+        // value i at x = i, half a slot of room at each end
+        Some(c) => -0.5..(c.len() as f64 - 0.5),
+        None => {
+            let (lo, hi) = span(layers.iter().flat_map(|l| {
+                let (a, b) = l.x_span();
+                [a, b]
+            }));
+            padded(lo, hi, 0.06)
+        }
+    };
+    let all_whole = f
+        .panels
+        .iter()
+        .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter()))
+        .all(|(x, _)| x.fract() == 0.0);
+    let ticks = match &f.categories {
+        Some(c) => XTicks::Named(c),
+        None if all_whole => XTicks::Whole,
+        None => XTicks::Numbers,
+    };
+    let areas = area.split_evenly((1, layers.len().max(1)));
+    for ((layer, p), a) in layers.iter().zip(&f.panels).zip(&areas) {
+        let (lo, hi) = layer.y_span();
+        let axes = (x.clone(), padded(lo, hi, 0.08));
+        let descs = (f.axis.as_str(), p.y_desc.as_str());
+        panel_with(a, layer, t, axes, false, descs, ticks)?;
+    }
+    Ok(())
 }
 
 struct Scatter<'f> {

@@ -1,19 +1,23 @@
 //! Figures for papers: spectra, SLQ densities, sensitivity curves, ΔL predictions and
-//! training curves from a record, as SVG or PNG. Reads records only (never re-runs).
+//! training curves from a record, and Var(λ) and S against the swept value of a sweep, as SVG
+//! or PNG. Reads records only (never re-runs).
 //!
-//! Two steps: [`figure`] turns a record into a [`data::Figure`] (the numbers drawn, nothing
-//! drawn yet), and [`render`] draws a figure with plotters into SVG or PNG bytes, from the same
-//! drawing code for both. Text is measured and drawn with the DejaVu Sans bundled in
-//! `assets/fonts` (no system fonts, fontconfig or freetype). [`plot_file`] does both and writes
-//! the file atomically.
+//! Two steps: [`figure_of`] turns a [`Source`] into a [`data::Figure`] (the numbers drawn,
+//! nothing drawn yet), and [`render`] draws a figure with plotters into SVG or PNG bytes, from
+//! the same drawing code for both. Text is measured and drawn with the DejaVu Sans bundled in
+//! `assets/fonts` (no system fonts, fontconfig or freetype). [`plot_file`] (a record) and
+//! [`plot_source`] (any source) do both and write the file atomically.
 //!
-//! A sweep figure (a trend across the points of a sweep folder) is one more [`Source`] and one
-//! more [`data::Figure`]; until sweeps exist, `--kind sweep` says the input is not a sweep.
+//! A sweep figure ([`sweep`]) is drawn from a [`Source::Sweep`]: the front end reads the
+//! folder with `sweep::load`, the loader of `sweep report` (`sweep` sits above this layer, so
+//! plot does not import it), into a [`SweepInput`]. [`check_sweep_path`] first refuses a
+//! record given where a sweep folder is wanted.
 
 pub mod data;
 mod draw;
 mod layers;
 pub mod style;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -22,6 +26,7 @@ use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 
 pub use data::{figure, Figure};
 pub use style::Theme;
+pub use sweep::{SweepInput, SweepPoint, SweepSelect};
 
 use crate::record::{self, Record, RecordError};
 
@@ -124,6 +129,9 @@ pub struct Options {
     pub width: u32,
     pub height: u32,
     pub theme: Theme,
+    /// The sweep figure's axis and S (`--axis`, `--ratio`, `--method`, `--granularity`);
+    /// empty for every other kind.
+    pub sweep: SweepSelect,
 }
 
 impl Options {
@@ -140,10 +148,11 @@ impl Options {
             width: Self::DEFAULT_WIDTH,
             height: Self::DEFAULT_HEIGHT,
             theme: Theme::Light,
+            sweep: SweepSelect::default(),
         }
     }
 
-    /// The size and `--log` make sense for the kind.
+    /// The size, `--log` and the sweep flags make sense for the kind.
     pub fn check(&self) -> Result<(), PlotError> {
         for (name, v) in [("width", self.width), ("height", self.height)] {
             if !(Self::MIN_SIDE..=Self::MAX_SIDE).contains(&v) {
@@ -157,6 +166,19 @@ impl Options {
         }
         if self.log && !self.kind.takes_log() {
             return Err(PlotError::Log(self.kind));
+        }
+        if self.kind != Kind::Sweep {
+            if let Some(flag) = self.sweep.flags().first() {
+                return Err(PlotError::SweepOnly {
+                    flag,
+                    kind: self.kind,
+                });
+            }
+        }
+        if let Some(r) = self.sweep.ratio {
+            if !(r > 0.0 && r < 1.0) {
+                return Err(PlotError::Ratio(r));
+            }
         }
         Ok(())
     }
@@ -178,12 +200,53 @@ pub enum PlotError {
     #[error("--log applies to the spectrum and training figures, not to `{0}` (its values can be negative)")]
     Log(Kind),
     #[error(
-        "{}: not a sweep (a folder of sweep points with a manifest); this version of \
-         resprune-tui has no sweeps yet. Plot one record with --kind spectrum, sensitivity, \
-         prediction or training",
+        "{flag} applies to --kind sweep only (it chooses the S drawn against the swept \
+         value), not to `{kind}`; leave it out"
+    )]
+    SweepOnly { flag: &'static str, kind: Kind },
+    #[error("--ratio {0}: a pruning ratio is between 0 and 1 (e.g. 0.3)")]
+    Ratio(f64),
+    #[error(
+        "{}: not a sweep ({why}); --kind sweep plots the folder `resprune-tui sweep` wrote \
+         (the one holding sweep.toml), or that sweep.toml",
+        path.display()
+    )]
+    NotASweep { path: PathBuf, why: String },
+    #[error(
+        "{}: a record, not a sweep; --kind sweep plots a sweep folder (the one holding \
+         sweep.toml). Plot this record with --kind spectrum, sensitivity, prediction or training",
         .0.display()
     )]
-    NotASweep(PathBuf),
+    RecordNotSweep(PathBuf),
+    #[error("{0}: a sweep; --kind {1} plots one record: give it one of the sweep's records (NAME.toml in its folder)")]
+    SweepNotRecord(String, Kind),
+    #[error("sweep {0} has no points")]
+    EmptySweep(String),
+    #[error(
+        "sweep {sweep}: {count} of {total} points are not done: {points}. Finish the sweep \
+         (`resprune-tui sweep CONFIG --out DIR` again resumes it) and plot again"
+    )]
+    SweepUnfinished {
+        sweep: String,
+        count: usize,
+        total: usize,
+        points: String,
+    },
+    #[error("sweep {sweep}: point {point}: {what}, so there is no sweep figure{why}")]
+    SweepPoint {
+        sweep: String,
+        point: String,
+        what: String,
+        /// Why the record may lack it, with a leading `; `.
+        why: String,
+    },
+    #[error("{flag} {value}: {what}; choose one of {available}")]
+    Choice {
+        flag: &'static str,
+        value: String,
+        what: String,
+        available: String,
+    },
     #[error("{}: is a folder; --kind {kind} plots one record file (a .toml the tool wrote)", .path.display())]
     Folder { path: PathBuf, kind: Kind },
     #[error("{record}: {what}, so it has no {kind} figure{why}")]
@@ -205,7 +268,7 @@ pub enum PlotError {
     Draw(String),
 }
 
-/// What a figure is drawn from: one record (a sweep folder once sweeps exist).
+/// What a figure is drawn from: one record, or the points of a sweep.
 #[derive(Debug)]
 pub enum Source {
     Record {
@@ -213,13 +276,31 @@ pub enum Source {
         label: String,
         record: Box<Record>,
     },
+    /// A sweep folder as the front end read it (`sweep::load`).
+    Sweep(Box<SweepInput>),
 }
 
-/// Reads the input of `kind`: a record file, or (for `sweep`) a sweep folder.
+/// `path` given to `--kind sweep` is not a record (a record is refused with a clear error
+/// before the sweep's loader says it is not a manifest). Anything else passes: the loader
+/// says what it lacks.
+pub fn check_sweep_path(path: &Path) -> Result<(), PlotError> {
+    if path.is_file() && record::load(path).is_ok() {
+        return Err(PlotError::RecordNotSweep(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Reads the record a record kind draws. A sweep folder is not read here (see the module
+/// docs): for `sweep`, a record is refused, and anything else is not a sweep to this layer.
 pub fn open(path: &Path, kind: Kind) -> Result<Source, PlotError> {
     if kind == Kind::Sweep {
-        // src/sweep does not exist yet: nothing is a sweep
-        return Err(PlotError::NotASweep(path.to_path_buf()));
+        check_sweep_path(path)?;
+        return Err(PlotError::NotASweep {
+            path: path.to_path_buf(),
+            why: "plot::open reads records; a front end reads a sweep with sweep::load and \
+                  draws it with plot::plot_source"
+                .into(),
+        });
     }
     if path.is_dir() {
         return Err(PlotError::Folder {
@@ -285,19 +366,34 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError>
 
 /// The figure of `opts.kind` from `source`.
 pub fn figure_of(source: &Source, opts: &Options) -> Result<Figure, PlotError> {
-    match source {
-        Source::Record { label, record } => figure(record, label, opts),
+    match (source, opts.kind) {
+        (Source::Record { label, record }, _) => figure(record, label, opts),
+        (Source::Sweep(input), Kind::Sweep) => sweep::figure(input, &opts.sweep),
+        (Source::Sweep(input), kind) => Err(PlotError::SweepNotRecord(input.name.clone(), kind)),
     }
 }
 
-/// `resprune-tui plot INPUT --kind K --out FILE`: reads the input, draws, writes `out`
+/// The output's format, once `opts` are checked: what [`plot_file`] and [`plot_source`]
+/// check before anything is read (a front end loading a sweep calls it first too).
+pub fn prepare(out: &Path, opts: &Options) -> Result<Format, PlotError> {
+    let format = Format::of(out)?;
+    opts.check()?;
+    Ok(format)
+}
+
+/// `resprune-tui plot RECORD --kind K --out FILE`: reads the record, draws, writes `out`
 /// atomically (a temporary file beside it, then a rename: never half a figure). The
 /// extension and options are checked before anything is read.
 pub fn plot_file(input: &Path, out: &Path, opts: &Options) -> Result<PathBuf, PlotError> {
-    let format = Format::of(out)?;
-    opts.check()?;
+    prepare(out, opts)?;
     let source = open(input, opts.kind)?;
-    let fig = figure_of(&source, opts)?;
+    plot_source(&source, out, opts)
+}
+
+/// Draws `source` as `opts` say and writes `out` atomically.
+pub fn plot_source(source: &Source, out: &Path, opts: &Options) -> Result<PathBuf, PlotError> {
+    let format = prepare(out, opts)?;
+    let fig = figure_of(source, opts)?;
     let bytes = render(&fig, opts, format)?;
     write(out, &bytes)?;
     Ok(out.to_path_buf())
