@@ -57,6 +57,7 @@ fn dense_article(c: &mut Criterion) {
             seed: 0,
             layers: Vec::new(),
             check: None,
+            basis: false,
         };
         g.bench_function(format!("{v}/dense_hessian+eigenvalues"), |b| {
             b.iter(|| curvature::spectrum(&net, &theta, &batch, &opts, &never, &|_| {}).unwrap())

@@ -270,6 +270,7 @@ fn dense_refuses_models_over_the_limit_and_says_what_to_do() {
         seed: 0,
         layers: Vec::new(),
         check: None,
+        basis: false,
     };
     let e =
         resprune::curvature::spectrum(&net, &theta, &batch, &opts, &never(), &|_| {}).unwrap_err();
@@ -347,6 +348,7 @@ fn a_relu_kink_inside_the_step_is_detected_and_stepped_around() {
         seed: 0,
         layers: Vec::new(),
         check: None,
+        basis: false,
     };
     let s = resprune::curvature::spectrum(&net, &theta, &batch, &opts, &never, &|_| {})
         .unwrap()

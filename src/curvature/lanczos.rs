@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::mechanism::{BasisSource, EigenBasis};
 use super::{CurvatureError, Hvp};
 
 /// How often (in steps) the Ritz residuals are checked for early stopping.
@@ -170,6 +171,9 @@ pub(crate) struct Tridiagonal {
     pub breakdown: bool,
     /// Stopped because `stop` returned true.
     pub stopped: bool,
+    /// The Lanczos vectors `q_1 … q_m` (orthonormal to working precision), one per entry of
+    /// `alpha`: built anyway for the reorthogonalisation, kept for Ritz vectors.
+    pub basis: Vec<Vec<f64>>,
 }
 
 /// Runs Lanczos with full reorthogonalisation from `start` for at most `steps` steps (capped at
@@ -195,6 +199,7 @@ pub(crate) fn krylov<H: Hvp + ?Sized>(
         hvps: 0,
         breakdown: false,
         stopped: false,
+        basis: Vec::new(),
     };
     let start_norm = norm(start);
     if steps == 0 || start_norm == 0.0 {
@@ -244,14 +249,15 @@ pub(crate) fn krylov<H: Hvp + ?Sized>(
         out.beta.push(b);
         if b <= BREAKDOWN * h_norm {
             out.breakdown = true;
-            return Ok(out);
+            break;
         }
         if stop(&out.alpha, &out.beta)? {
             out.stopped = true;
-            return Ok(out);
+            break;
         }
         q = w.iter().map(|x| x / b).collect();
     }
+    out.basis = basis;
     Ok(out)
 }
 
@@ -295,6 +301,36 @@ pub fn lanczos<H: Hvp + ?Sized>(
     opts: &LanczosOptions,
     cancel: &AtomicBool,
 ) -> Result<LanczosResult, CurvatureError> {
+    Ok(run(h, opts, cancel)?.0)
+}
+
+/// [`lanczos`], and the Ritz vectors `y_i = Q_m s_i` of its `top_k` largest and `bottom_k`
+/// smallest Ritz values (these `k` may differ from `opts`', which set the stopping test), with
+/// [`BasisSource::Ritz`].
+///
+/// `Q_m` is the Lanczos basis (kept anyway for the reorthogonalisation), `s_i` the unit
+/// eigenvectors of `T_m`; with `Q_m` orthonormal to working precision the Ritz vectors are too.
+/// A Ritz vector is as good as its residual allows: its angle to the eigenspace of the nearest
+/// eigenvalues is at most `residual / gap` (gap to the rest of the spectrum), so only Ritz
+/// values that met `tol` give vectors worth reading. The gaps are those to the next Ritz
+/// value, an estimate of the true gap. Extra cost: `(top_k + bottom_k) · m · n` flops.
+pub fn lanczos_with_basis<H: Hvp + ?Sized>(
+    h: &mut H,
+    opts: &LanczosOptions,
+    top_k: usize,
+    bottom_k: usize,
+    cancel: &AtomicBool,
+) -> Result<(LanczosResult, EigenBasis), CurvatureError> {
+    let (result, q) = run(h, opts, cancel)?;
+    let basis = ritz_basis(&result, &q, top_k, bottom_k)?;
+    Ok((result, basis))
+}
+
+fn run<H: Hvp + ?Sized>(
+    h: &mut H,
+    opts: &LanczosOptions,
+    cancel: &AtomicBool,
+) -> Result<(LanczosResult, Vec<Vec<f64>>), CurvatureError> {
     let n = h.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let start = rademacher(&mut rng, n);
@@ -308,7 +344,7 @@ pub fn lanczos<H: Hvp + ?Sized>(
         Ok(ok)
     })?;
     let (top, bottom, ok) = ritz(&tri.alpha, &tri.beta, opts.top_k, opts.bottom_k, opts.tol)?;
-    Ok(LanczosResult {
+    let result = LanczosResult {
         top,
         bottom,
         steps: tri.alpha.len(),
@@ -316,6 +352,60 @@ pub fn lanczos<H: Hvp + ?Sized>(
         hvps: tri.hvps,
         alpha: tri.alpha,
         beta: tri.beta,
+    };
+    Ok((result, tri.basis))
+}
+
+/// The Ritz vectors `Q s_i` of the `top_k` largest and `bottom_k` smallest Ritz values of `T`
+/// (`alpha`, `beta` of `result`), `q` its Lanczos vectors.
+fn ritz_basis(
+    result: &LanczosResult,
+    q: &[Vec<f64>],
+    top_k: usize,
+    bottom_k: usize,
+) -> Result<EigenBasis, CurvatureError> {
+    use rayon::prelude::*;
+    let m = result.alpha.len();
+    debug_assert_eq!(q.len(), m, "one Lanczos vector per step");
+    let n = q.first().map_or(0, |v| v.len());
+    let (values, vectors) = tridiagonal_eigen(&result.alpha, &result.beta)?;
+    let last_beta = result.beta.get(m.wrapping_sub(1)).copied().unwrap_or(0.0);
+    let ritz_vector = |i: usize| -> (Vec<f64>, f64) {
+        let s = &vectors[i];
+        let mut y = vec![0.0; n];
+        // y = Σ_j s_j q_j, in cache-sized chunks of y as in `orthogonalise`
+        y.par_chunks_mut(4096).enumerate().for_each(|(c, yc)| {
+            let (lo, len) = (c * 4096, yc.len());
+            for (qj, sj) in q.iter().zip(s) {
+                for (yi, qi) in yc.iter_mut().zip(&qj[lo..lo + len]) {
+                    *yi += sj * qi;
+                }
+            }
+        });
+        // unit to rounding already (Q and s orthonormal); normalise the rounding away
+        let ny = dot(&y, &y).sqrt();
+        if ny > 0.0 {
+            y.iter_mut().for_each(|x| *x /= ny);
+        }
+        (y, (last_beta * s[m - 1]).abs())
+    };
+    let top: Vec<usize> = (0..m).rev().take(top_k).collect();
+    let bottom: Vec<usize> = (0..m).take(bottom_k).collect();
+    let (top_vectors, top_residuals): (Vec<_>, Vec<_>) =
+        top.iter().map(|&i| ritz_vector(i)).unzip();
+    let (bottom_vectors, bottom_residuals): (Vec<_>, Vec<_>) =
+        bottom.iter().map(|&i| ritz_vector(i)).unzip();
+    let (top_gap, bottom_gap) = super::basis::gaps(&values, top.len(), bottom.len());
+    Ok(EigenBasis {
+        top: top_vectors,
+        top_values: top.iter().map(|&i| values[i]).collect(),
+        top_residuals,
+        top_gap,
+        bottom: bottom_vectors,
+        bottom_values: bottom.iter().map(|&i| values[i]).collect(),
+        bottom_residuals,
+        bottom_gap,
+        source: BasisSource::Ritz,
     })
 }
 

@@ -13,13 +13,27 @@
 use serde::{Deserialize, Serialize};
 
 /// Orthonormal Hessian eigenvectors: the `top` ones (largest eigenvalues first) and the
-/// `bottom` ones (smallest first), each of length `n`, with their eigenvalues.
+/// `bottom` ones (smallest first), each of length `n`, with their eigenvalues, residuals
+/// `‖H u − λ u‖`, and the gap after the last of each (see [`super::basis`] on clusters).
+///
+/// Produced by the spectrum stage when `SpectrumOptions::basis` is set: dense eigenvectors
+/// ([`super::dense_basis`]) or Lanczos Ritz vectors ([`super::lanczos::lanczos_with_basis`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EigenBasis {
     pub top: Vec<Vec<f64>>,
     pub top_values: Vec<f64>,
+    /// `‖H u − λ u‖` of each top vector: measured on the dense matrix, or the Ritz residual
+    /// `|β_m s_{m,i}|`.
+    pub top_residuals: Vec<f64>,
+    /// `λ_k − λ_{k+1}` (≥ 0) with `k = top.len()`: near zero, a cluster straddles the k-th
+    /// boundary and the span of `top` holds an arbitrary part of it. `None` when there is no
+    /// `(k+1)`-th value. Ritz: the gap to the next Ritz value, an estimate.
+    pub top_gap: Option<f64>,
     pub bottom: Vec<Vec<f64>>,
     pub bottom_values: Vec<f64>,
+    pub bottom_residuals: Vec<f64>,
+    /// `λ_{k+1} − λ_k` (≥ 0) with `k = bottom.len()`.
+    pub bottom_gap: Option<f64>,
     /// `dense` eigenvectors or Lanczos `ritz` vectors.
     pub source: BasisSource,
 }
@@ -46,6 +60,12 @@ pub struct Mechanism {
     pub top_k: usize,
     pub bottom_k: usize,
     pub source: Option<BasisSource>,
+    /// The basis' [`EigenBasis::top_gap`]: how well the top-k span is defined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_gap: Option<f64>,
+    /// The basis' [`EigenBasis::bottom_gap`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bottom_gap: Option<f64>,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -77,6 +97,8 @@ pub fn mechanism(dw: &[f64], hdw: &[f64], basis: Option<&EigenBasis>) -> Mechani
         top_k: basis.map_or(0, |b| b.top.len()),
         bottom_k: basis.map_or(0, |b| b.bottom.len()),
         source: basis.map(|b| b.source),
+        top_gap: basis.and_then(|b| b.top_gap),
+        bottom_gap: basis.and_then(|b| b.bottom_gap),
     }
 }
 
@@ -93,7 +115,9 @@ mod tests {
             top_values: vec![3.0],
             bottom: vec![vec![0.0, 0.0, 1.0]],
             bottom_values: vec![-2.0],
-            source: BasisSource::Dense,
+            top_gap: Some(2.0),
+            bottom_gap: Some(3.0),
+            ..Default::default()
         };
         let dw = [0.0, 0.0, 0.5];
         let hdw: Vec<f64> = dw.iter().zip(&h).map(|(a, b)| a * b).collect();
@@ -101,6 +125,7 @@ mod tests {
         assert_eq!(m.rayleigh, -2.0);
         assert_eq!(m.bottom_share, Some(1.0));
         assert_eq!(m.top_share, Some(0.0));
+        assert_eq!((m.top_gap, m.bottom_gap), (Some(2.0), Some(3.0)));
         // half the squared norm on e0, half on e1
         let dw = [1.0, 1.0, 0.0];
         let hdw: Vec<f64> = dw.iter().zip(&h).map(|(a, b)| a * b).collect();

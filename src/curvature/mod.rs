@@ -12,17 +12,19 @@ use crate::config::FdScheme;
 use crate::model::{Network, PreparedBatch};
 use crate::stats::Bins;
 
+pub mod basis;
 pub mod hutchinson;
 pub mod lanczos;
 mod mechanism;
 pub mod slq;
 mod spectrum;
 
+pub use basis::{dense_basis, DensePath, BASIS_TOL, MAX_SOLVES};
 pub use mechanism::{mechanism, span_share, BasisSource, EigenBasis, Mechanism};
 pub use spectrum::{
     choose_method, dense_spectrum, lanczos_spectrum, no_progress, spectrum, LayerSpectrum,
-    Spectrum, SpectrumMethod, SpectrumOptions, SpectrumPhase, SpectrumProgress, Stability,
-    StatSources, KINK_ASYMMETRY,
+    Spectrum, SpectrumMethod, SpectrumOptions, SpectrumOutput, SpectrumPhase, SpectrumProgress,
+    Stability, StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
@@ -215,13 +217,7 @@ impl DenseHessian {
         use faer::dyn_stack::{MemBuffer, MemStack};
         use faer::linalg::evd;
         let m = faer::Mat::<f64>::from_fn(self.n, self.n, |i, j| self.get(i, j));
-        // Below ~1,500 the threaded solver loses to the sequential one on two cores
-        // (682: 37 ms sequential, 111 ms threaded, measured while another job ran).
-        let par = if self.n < 1500 {
-            faer::Par::Seq
-        } else {
-            faer::get_global_parallelism()
-        };
+        let par = basis::par_for(self.n);
         let mut s = faer::diag::Diag::<f64>::zeros(self.n);
         let scratch = evd::self_adjoint_evd_scratch::<f64>(
             self.n,

@@ -1,12 +1,15 @@
 //! The spectrum of one model at any size: dense up to a limit, Lanczos + SLQ + Hutchinson
-//! above it; per-layer blocks and a second-batch stability check on request.
+//! above it; per-layer blocks, a second-batch stability check and the top/bottom eigenvector
+//! basis (dense eigenvectors or Ritz vectors, [`SpectrumOptions::basis`]) on request.
 
 use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
+use super::basis::dense_basis;
 use super::hutchinson::{hutchinson, Hutchinson, HutchinsonOptions};
-use super::lanczos::{lanczos, LanczosOptions, LanczosResult};
+use super::lanczos::{lanczos, lanczos_with_basis, LanczosOptions, LanczosResult};
+use super::mechanism::EigenBasis;
 use super::slq::{slq, Density, SlqOptions};
 use super::{
     dense_hessian, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram, Hvp, LossGrad,
@@ -121,6 +124,12 @@ pub struct SpectrumOptions<'a> {
     pub layers: Vec<(String, std::ops::Range<usize>)>,
     /// A second, disjoint batch for the stability check.
     pub check: Option<&'a PreparedBatch>,
+    /// Also compute the top-`cfg.top_k` and bottom-`cfg.bottom_k` Hessian eigenvectors into
+    /// [`SpectrumOutput::basis`], for the pruning mechanism: dense eigenvectors up to
+    /// `dense_limit` (about 1 ms on 35 ms of eigenvalues at 682 parameters, see
+    /// [`super::basis`]), Lanczos Ritz vectors above it (no extra Hessian-vector products).
+    /// The stored spectrum is the same either way. `false` computes nothing.
+    pub basis: bool,
 }
 
 /// Which estimator a spectrum is running, for progress bars.
@@ -276,11 +285,16 @@ fn seeds(seed: u64) -> (u64, u64, u64) {
     (s ^ 1, s ^ 2, s ^ 3)
 }
 
-/// A spectrum, and the exact Hessian diagonal when the dense method produced it.
+/// A spectrum, the exact Hessian diagonal when the dense method produced it, and the
+/// eigenvector basis when [`SpectrumOptions::basis`] asked for it.
 #[derive(Debug, Clone)]
 pub struct SpectrumOutput {
     pub spectrum: Spectrum,
     pub diagonal: Option<Vec<f64>>,
+    /// Top-k and bottom-k eigenvectors of the Hessian on the spectrum's batch: dense ones
+    /// ([`super::BasisSource::Dense`]) or Ritz vectors ([`super::BasisSource::Ritz`]); `None`
+    /// unless asked for.
+    pub basis: Option<EigenBasis>,
 }
 
 /// The spectrum of the mean loss over `batch` at `theta`.
@@ -296,6 +310,7 @@ pub fn spectrum(
     let n = theta.len();
     let loss = BatchLoss { net, batch };
     let mut diagonal = None;
+    let mut basis = None;
     let mut s = match choose_method(cfg, n)? {
         HessianMethod::Dense => {
             let columns = |done| {
@@ -308,7 +323,14 @@ pub fn spectrum(
             let (h, step, evals) =
                 dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, &columns)?;
             diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
-            let mut s = dense_spectrum(&h, cfg)?;
+            let ev = if opts.basis {
+                let (ev, b, _) = dense_basis(&h, cfg.top_k, cfg.bottom_k)?;
+                basis = Some(b);
+                ev
+            } else {
+                h.eigenvalues()?
+            };
+            let mut s = spectrum_of_dense(&h, ev, cfg);
             s.fd_step = step;
             s.gradient_evals = evals;
             if cfg.per_layer {
@@ -328,7 +350,9 @@ pub fn spectrum(
                 cfg.lanczos_steps,
                 progress,
             );
-            let mut s = lanczos_result(&mut hvp, cfg, opts.seed, true, cancel)?;
+            let wanted = opts.basis.then_some((cfg.top_k, cfg.bottom_k));
+            let (mut s, b) = lanczos_result(&mut hvp, cfg, opts.seed, true, wanted, cancel)?;
+            basis = b;
             if cfg.per_layer {
                 let per_block = cfg.lanczos_steps + cfg.hutchinson_samples;
                 hvp.enter(SpectrumPhase::Layers, opts.layers.len() * per_block);
@@ -337,7 +361,8 @@ pub fn spectrum(
                     .iter()
                     .map(|(name, r)| {
                         let mut block = Restricted::new(&mut hvp, r.clone());
-                        let b = lanczos_result(&mut block, cfg, opts.seed, false, cancel)?;
+                        let (b, _) =
+                            lanczos_result(&mut block, cfg, opts.seed, false, None, cancel)?;
                         Ok(LayerSpectrum {
                             layer: name.clone(),
                             params: r.len(),
@@ -387,6 +412,7 @@ pub fn spectrum(
     Ok(SpectrumOutput {
         spectrum: s,
         diagonal,
+        basis,
     })
 }
 
@@ -429,11 +455,15 @@ fn dense_avoiding_kinks<L: LossGrad + Shared>(
 /// The record's spectrum of a dense finite-difference Hessian: every eigenvalue, the noise
 /// floor from its asymmetry, and the counts and condition at that floor.
 pub fn dense_spectrum(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum, CurvatureError> {
-    let ev = h.eigenvalues()?;
+    Ok(spectrum_of_dense(h, h.eigenvalues()?, cfg))
+}
+
+/// [`dense_spectrum`] with the eigenvalues `ev` (ascending) already computed.
+fn spectrum_of_dense(h: &DenseHessian, ev: Vec<f64>, cfg: &HessianConfig) -> Spectrum {
     let noise_floor = dense_noise_floor(h, &ev);
     let stats = SpectrumStats::with_noise_floor(&ev, noise_floor);
     let all = "dense: every eigenvalue".to_string();
-    Ok(Spectrum {
+    Spectrum {
         method: SpectrumMethod::Dense,
         samples: 0,
         params: h.n,
@@ -455,7 +485,7 @@ pub fn dense_spectrum(h: &DenseHessian, cfg: &HessianConfig) -> Result<Spectrum,
         hutchinson: None,
         per_layer: Vec::new(),
         stability: None,
-    })
+    }
 }
 
 /// `asymmetry · max|λ|`: the finite-difference error of the dense matrix in absolute terms.
@@ -501,31 +531,36 @@ pub fn lanczos_spectrum<H: Hvp>(
     cancel: &AtomicBool,
 ) -> Result<Spectrum, CurvatureError> {
     let mut counted = Counted::new(hvp, SpectrumPhase::Lanczos, cfg.lanczos_steps, &no_progress);
-    lanczos_result(&mut counted, cfg, seed, true, cancel)
+    Ok(lanczos_result(&mut counted, cfg, seed, true, None, cancel)?.0)
 }
 
-/// Lanczos extremes, Hutchinson moments and (when `density`) the SLQ density.
+/// Lanczos extremes, Hutchinson moments and (when `density`) the SLQ density; with `basis =
+/// Some((top_k, bottom_k))` also the Ritz vectors of the Lanczos run.
 fn lanczos_result<H: Phased>(
     hvp: &mut H,
     cfg: &HessianConfig,
     seed: u64,
     density: bool,
+    basis: Option<(usize, usize)>,
     cancel: &AtomicBool,
-) -> Result<Spectrum, CurvatureError> {
+) -> Result<(Spectrum, Option<EigenBasis>), CurvatureError> {
     let n = hvp.dim();
     let (s_lanczos, s_slq, s_hutch) = seeds(seed);
     hvp.enter(SpectrumPhase::Lanczos, cfg.lanczos_steps);
-    let lz = lanczos(
-        hvp,
-        &LanczosOptions {
-            steps: cfg.lanczos_steps,
-            top_k: cfg.top_k.max(1),
-            bottom_k: cfg.bottom_k.max(1),
-            tol: cfg.tol,
-            seed: s_lanczos,
-        },
-        cancel,
-    )?;
+    let lopts = LanczosOptions {
+        steps: cfg.lanczos_steps,
+        top_k: cfg.top_k.max(1),
+        bottom_k: cfg.bottom_k.max(1),
+        tol: cfg.tol,
+        seed: s_lanczos,
+    };
+    let (lz, ritz) = match basis {
+        Some((top_k, bottom_k)) => {
+            let (lz, b) = lanczos_with_basis(hvp, &lopts, top_k, bottom_k, cancel)?;
+            (lz, Some(b))
+        }
+        None => (lanczos(hvp, &lopts, cancel)?, None),
+    };
     hvp.enter(SpectrumPhase::Hutchinson, cfg.hutchinson_samples);
     let hu = hutchinson(
         hvp,
@@ -586,7 +621,7 @@ fn lanczos_result<H: Phased>(
         Some(d) => density_histogram(d, min, max, cfg.bins, n),
         None => Histogram::new(&[], min, max, cfg.bins),
     };
-    Ok(Spectrum {
+    let spectrum = Spectrum {
         method: SpectrumMethod::Lanczos,
         samples: 0,
         params: n,
@@ -619,7 +654,8 @@ fn lanczos_result<H: Phased>(
         hutchinson: Some(hu),
         per_layer: Vec::new(),
         stability: None,
-    })
+    };
+    Ok((spectrum, ritz))
 }
 
 /// The SLQ quadrature mass in each of `bins` bins over `[lo, hi]`, scaled to `n` eigenvalues,

@@ -258,6 +258,7 @@ fn spectrum_of(
         seed: ctx.seed,
         layers: layer_ranges(m.net.layout()),
         check: check_batch.as_ref(),
+        basis: false,
     };
     let s = curvature::spectrum(&m.net, &m.theta, &batch, &opts, ctx.cancel, &progress)
         .map_err(|e| failed(v, e))?;
