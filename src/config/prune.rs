@@ -18,7 +18,9 @@ where
             .into_iter()
             .map(|x| T::deserialize(x).map_err(D::Error::custom))
             .collect(),
-        one => T::deserialize(one).map(|x| vec![x]).map_err(D::Error::custom),
+        one => T::deserialize(one)
+            .map(|x| vec![x])
+            .map_err(D::Error::custom),
     }
 }
 
