@@ -562,3 +562,69 @@ fn a_live_run_shows_its_layer_table_and_spectrum_progress() {
     );
     assert!(!text.contains("arrives"), "{text}");
 }
+
+const STRUCTURED: &str = "tests/fixtures/structured-record.toml";
+
+fn opened_structured() -> App {
+    let mut app = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
+    let record = resprune::record::load(STRUCTURED.as_ref()).expect("structured fixture loads");
+    app.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: PathBuf::from(STRUCTURED),
+            record: Ok(Box::new(record)),
+        }],
+        configs: vec![],
+        open: None,
+    });
+    press(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn g_cycles_granularity_and_capital_m_the_method_with_ratio_steps_inside_them() {
+    use resprune::config::{Granularity, PruneMethod};
+    let mut a = opened_structured();
+    assert_eq!(a.screen, Screen::Experiment);
+    // several granularities: the first is shown, every method at once
+    assert_eq!(a.granularity, Some(Granularity::Unstructured));
+    assert_eq!(a.method, None);
+    let rows = |a: &App| a.shown().unwrap().ratio_count();
+    // 2 methods x 2 ratios of single weights
+    assert_eq!(rows(&a), 4);
+    ch(&mut a, 'g');
+    assert_eq!(a.granularity, Some(Granularity::Neuron));
+    ch(&mut a, 'M');
+    assert_eq!(a.method, Some(PruneMethod::Magnitude));
+    assert_eq!(rows(&a), 2);
+    for _ in 0..5 {
+        press(&mut a, KeyCode::Right);
+    }
+    assert_eq!(a.ratio, 1, "ratio steps stop at the filtered table's end");
+    let shown = a.shown().unwrap();
+    let row = shown.row(Variant::Residual, a.ratio).unwrap();
+    assert_eq!((row.granularity, row.method, row.ratio), (Granularity::Neuron, PruneMethod::Magnitude, 0.5));
+    ch(&mut a, 'M');
+    assert_eq!(a.method, Some(PruneMethod::Wanda));
+    ch(&mut a, 'M');
+    assert_eq!(a.method, None, "after the last method: every method again");
+    ch(&mut a, 'g');
+    assert_eq!(a.granularity, Some(Granularity::Block));
+    ch(&mut a, 'g');
+    assert_eq!(a.granularity, Some(Granularity::Unstructured), "wraps");
+}
+
+#[test]
+fn b_shows_the_block_lesions_and_says_when_there_are_none() {
+    let mut a = opened_structured();
+    assert!(!a.lesions);
+    ch(&mut a, 'b');
+    assert!(a.lesions);
+    assert_eq!(a.focus, Pane::Pruning);
+    ch(&mut a, 'b');
+    assert!(!a.lesions);
+    // the article record prunes single weights at depth 1: no lesions
+    let mut a = opened();
+    ch(&mut a, 'b');
+    assert!(!a.lesions);
+    assert!(status(&a).contains("no block lesions"), "{}", status(&a));
+}

@@ -488,3 +488,45 @@ fn an_unresolved_condition_reads_not_resolved() {
         "{row}"
     );
 }
+
+#[test]
+fn the_lesion_view_lists_each_block_residual_beside_both_plain_counterfactuals() {
+    use resprune::prune::lesion::Counterfactual;
+    let path = "tests/fixtures/structured-record.toml";
+    let record = resprune::record::load(path.as_ref()).expect("structured fixture loads");
+    let plain = record.plain.lesions.clone().expect("the fixture has lesions");
+    let res = record.residual.lesions.clone().expect("the fixture has lesions");
+    let mut a = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
+    a.update(Msg::Listed {
+        records: vec![ListEntry {
+            path: PathBuf::from(path),
+            record: Ok(Box::new(record)),
+        }],
+        configs: vec![],
+        open: None,
+    });
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('b'));
+    let t = text(&draw(&a, 160, 48));
+    assert!(t.contains("Block lesions"), "{t}");
+    assert!(t.contains("plain id") && t.contains("plain 0"), "{t}");
+    for b in 0..2 {
+        let cells = [
+            res.single(b, Counterfactual::Identity).unwrap().delta_loss,
+            plain.single(b, Counterfactual::Identity).unwrap().delta_loss,
+            plain.single(b, Counterfactual::Zero).unwrap().delta_loss,
+        ]
+        .map(views::fmt::num);
+        let line = t
+            .lines()
+            .find(|l| l.contains(&format!("block {b}")))
+            .unwrap_or_else(|| panic!("no row for block {b}:\n{t}"));
+        for c in cells {
+            assert!(line.contains(c.trim()), "block {b}: {c} not in {line:?}");
+        }
+    }
+    // the pruning table's title names the granularity once the lesions are hidden again
+    press(&mut a, KeyCode::Char('b'));
+    let t = text(&draw(&a, 160, 48));
+    assert!(t.contains("Pruning · unstructured · every method"), "{t}");
+}
