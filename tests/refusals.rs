@@ -106,3 +106,30 @@ fn diff_precision_beyond_an_f64_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("99 is not in 1..=17"), "{err}");
 }
+
+#[test]
+fn n_of_m_that_does_not_divide_the_data_width_is_refused_before_training() {
+    // the config's widths divide by 4; the breast cancer table's 30 features do not, which only
+    // the data can tell: refused right after loading, naming the key and the layer
+    let src = "name = \"nm\"\n[data]\nsource = \"breast_cancer\"\n[model]\nwidth = 8\n\
+               [train]\nepochs = 1\n[prune]\ngranularities = [\"2:4\"]\n";
+    let cfg = Config::parse(src, "nm.toml").unwrap();
+    let events = std::sync::Mutex::new(Vec::new());
+    let sink = |ev: experiment::RunEvent| {
+        events.lock().unwrap().push(format!("{ev:?}"));
+        true
+    };
+    let e = experiment::run(&cfg, &sink, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("prune.granularities") && e.contains("2:4"),
+        "{e}"
+    );
+    assert!(e.contains("`stem`") && e.contains("30"), "{e}");
+    let seen = events.lock().unwrap();
+    assert!(
+        !seen.iter().any(|ev| ev.contains("Epoch")),
+        "refused before any training: {seen:?}"
+    );
+}

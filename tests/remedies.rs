@@ -279,8 +279,14 @@ finetune_epochs = 1
         .collect();
     assert_eq!(sum.plain.pruning[3].sensitivity, MeanSd::of(&s_obd_05));
     assert_eq!(sum.plain.pruning[3].method, PruneMethod::Obd);
-    // claims: the variance one plus one per ratio of the first method
-    assert_eq!(r.verdicts.len(), 3);
+    // claims: the variance one, one per ratio of the first method, and the mechanism's
+    // (higher curvature along the pruning step)
+    assert_eq!(r.verdicts.len(), 4);
+    assert!(
+        r.verdicts[3].claim.contains("Rayleigh"),
+        "{}",
+        r.verdicts[3].claim
+    );
     let d: Vec<f64> = r
         .pairs()
         .iter()

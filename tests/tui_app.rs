@@ -602,7 +602,10 @@ fn g_cycles_granularity_and_capital_m_the_method_with_ratio_steps_inside_them() 
     assert_eq!(a.ratio, 1, "ratio steps stop at the filtered table's end");
     let shown = a.shown().unwrap();
     let row = shown.row(Variant::Residual, a.ratio).unwrap();
-    assert_eq!((row.granularity, row.method, row.ratio), (Granularity::Neuron, PruneMethod::Magnitude, 0.5));
+    assert_eq!(
+        (row.granularity, row.method, row.ratio),
+        (Granularity::Neuron, PruneMethod::Magnitude, 0.5)
+    );
     ch(&mut a, 'M');
     assert_eq!(a.method, Some(PruneMethod::Wanda));
     ch(&mut a, 'M');

@@ -494,8 +494,16 @@ fn the_lesion_view_lists_each_block_residual_beside_both_plain_counterfactuals()
     use resprune::prune::lesion::Counterfactual;
     let path = "tests/fixtures/structured-record.toml";
     let record = resprune::record::load(path.as_ref()).expect("structured fixture loads");
-    let plain = record.plain.lesions.clone().expect("the fixture has lesions");
-    let res = record.residual.lesions.clone().expect("the fixture has lesions");
+    let plain = record
+        .plain
+        .lesions
+        .clone()
+        .expect("the fixture has lesions");
+    let res = record
+        .residual
+        .lesions
+        .clone()
+        .expect("the fixture has lesions");
     let mut a = App::new(Setup::defaults(PathBuf::from("tests/fixtures")));
     a.update(Msg::Listed {
         records: vec![ListEntry {
@@ -513,7 +521,10 @@ fn the_lesion_view_lists_each_block_residual_beside_both_plain_counterfactuals()
     for b in 0..2 {
         let cells = [
             res.single(b, Counterfactual::Identity).unwrap().delta_loss,
-            plain.single(b, Counterfactual::Identity).unwrap().delta_loss,
+            plain
+                .single(b, Counterfactual::Identity)
+                .unwrap()
+                .delta_loss,
             plain.single(b, Counterfactual::Zero).unwrap().delta_loss,
         ]
         .map(views::fmt::num);

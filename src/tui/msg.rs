@@ -171,11 +171,11 @@ impl Action {
             Action::RatioPrev => "previous pruning ratio (every pane follows)",
             Action::RatioNext => "next pruning ratio (every pane follows)",
             Action::Granularity => {
-                "pruning: the next granularity (unstructured, N:M, neuron, head, block)"
+                "pruning table: the next granularity (N:M, neuron, ...)"
             }
-            Action::Method => "pruning: every method, then each in turn",
+            Action::Method => "pruning table: every method, then each in turn",
             Action::Lesions => {
-                "pruning pane: block lesions (ΔL per block, both plain counterfactuals) / the table"
+                "pruning pane: the block lesions / the table"
             }
             Action::Rerun => "run the experiment's config again",
             Action::Cancel => "cancel the running experiment (asks first)",
