@@ -170,13 +170,9 @@ impl Action {
             Action::PrevPane => "focus the previous pane",
             Action::RatioPrev => "previous pruning ratio (every pane follows)",
             Action::RatioNext => "next pruning ratio (every pane follows)",
-            Action::Granularity => {
-                "pruning table: the next granularity (N:M, neuron, ...)"
-            }
+            Action::Granularity => "pruning table: the next granularity (N:M, neuron, ...)",
             Action::Method => "pruning table: every method, then each in turn",
-            Action::Lesions => {
-                "pruning pane: the block lesions / the table"
-            }
+            Action::Lesions => "pruning pane: the block lesions / the table",
             Action::Rerun => "run the experiment's config again",
             Action::Cancel => "cancel the running experiment (asks first)",
             Action::Mark => "mark a record to diff against",
