@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use resprune::config::Config;
-use resprune::curvature::{self, BatchLoss, FdHvp, Hvp};
+use resprune::curvature::{self, BatchLoss, FdHvp, Hvp, LossGrad};
 use resprune::data;
 use resprune::experiment;
 use resprune::model::{Network, Variant};
@@ -70,8 +70,36 @@ fn dense_article(c: &mut Criterion) {
         g.bench_function(format!("{v}/gradient"), |b| {
             b.iter(|| loss.net.loss_grad(&theta, &batch, &mut grad))
         });
+        // the dense Hessian alone, in blocks (as the spectrum runs it) and one gradient at a
+        // time (the oracle's block hidden), to show what batching the gradients buys
+        g.bench_function(format!("{v}/dense_hessian_blocks"), |b| {
+            b.iter(|| curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap())
+        });
+        g.bench_function(format!("{v}/dense_hessian_columns"), |b| {
+            b.iter(|| {
+                curvature::dense_hessian(&OneByOne(&loss), &theta, 1e-5, &never, &|_| {}).unwrap()
+            })
+        });
+        let k = loss.block_size();
+        let thetas: Vec<f64> = (0..k).flat_map(|_| theta.iter().copied()).collect();
+        let mut grads = vec![0.0; thetas.len()];
+        g.bench_function(format!("{v}/gradient_block_{k}"), |b| {
+            b.iter(|| loss.loss_grad_block(&thetas, &mut grads))
+        });
     }
     g.finish();
+}
+
+/// A loss oracle without a block: one gradient per call.
+struct OneByOne<'a, L: LossGrad>(&'a L);
+
+impl<L: LossGrad> LossGrad for OneByOne<'_, L> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        self.0.loss_grad(theta, grad)
+    }
 }
 
 /// `resprune-tui run experiments/article.toml` without writing the record.

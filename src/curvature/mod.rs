@@ -31,6 +31,23 @@ pub use spectrum::{
 pub trait LossGrad {
     fn dim(&self) -> usize;
     fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64;
+
+    /// The losses and gradients at `thetas.len() / dim` parameter vectors laid end to end
+    /// (`grads` the same). An oracle that can batch them overrides this; by default they
+    /// are computed one by one.
+    fn loss_grad_block(&self, thetas: &[f64], grads: &mut [f64]) -> Vec<f64> {
+        let n = self.dim();
+        thetas
+            .chunks(n)
+            .zip(grads.chunks_mut(n))
+            .map(|(t, g)| self.loss_grad(t, g))
+            .collect()
+    }
+
+    /// How many gradients [`LossGrad::loss_grad_block`] should be given at once.
+    fn block_size(&self) -> usize {
+        1
+    }
 }
 
 /// The mean loss of a network over a fixed set of examples.
@@ -46,6 +63,14 @@ impl LossGrad for BatchLoss<'_> {
 
     fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         self.net.loss_grad(theta, self.batch, grad).loss
+    }
+
+    fn loss_grad_block(&self, thetas: &[f64], grads: &mut [f64]) -> Vec<f64> {
+        self.net.loss_grad_block(thetas, self.batch, grads)
+    }
+
+    fn block_size(&self) -> usize {
+        self.net.gradient_block(self.batch.len())
     }
 }
 
@@ -271,9 +296,11 @@ pub trait Shared {}
 #[cfg(feature = "cuda")]
 impl<T: ?Sized> Shared for T {}
 
-/// Every column `H e_i` by central differences (columns in parallel on the CPU), then
-/// `(H + Hᵀ) / 2`. `progress` is called with the number of finished columns; `cancel` stops
-/// early.
+/// Every column `H e_i` by central differences, then `(H + Hᵀ) / 2`. The columns go in
+/// blocks of `b`: one [`LossGrad::loss_grad_block`] call takes the `2b` perturbed vectors
+/// `θ ± h e_i` of a block (`b` from [`LossGrad::block_size`], capped so every thread gets a
+/// few blocks), and the blocks run in parallel on the CPU. `progress` is called with the
+/// number of finished columns; `cancel` stops early.
 pub fn dense_hessian<L: LossGrad + Shared>(
     loss: &L,
     theta: &[f64],
@@ -284,36 +311,51 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     let n = theta.len();
     let done = AtomicUsize::new(0);
     let h = fd_step_for(theta, &[1.0], fd_step);
-    let column = |(work, g_minus): &mut (Vec<f64>, Vec<f64>), i: usize| {
+    #[cfg(not(feature = "cuda"))]
+    let threads = rayon::current_num_threads();
+    #[cfg(feature = "cuda")]
+    let threads = 1;
+    let b = dense_block(loss.block_size(), n, threads);
+    // columns `first..first + b` of one block, each as `n` values
+    let block = |first: usize| -> Option<Vec<Vec<f64>>> {
         if cancel.load(Ordering::Relaxed) {
             return None;
         }
-        let mut col = vec![0.0; n];
-        work[i] = theta[i] + h;
-        loss.loss_grad(work, &mut col);
-        work[i] = theta[i] - h;
-        loss.loss_grad(work, g_minus);
-        work[i] = theta[i];
-        for (c, m) in col.iter_mut().zip(g_minus.iter()) {
-            *c = (*c - m) / (2.0 * h);
+        let cols = b.min(n - first);
+        // 2·cols vectors: θ + h e_i for each column, then θ − h e_i for each
+        let mut thetas = Vec::with_capacity(2 * cols * n);
+        for sign in [1.0, -1.0] {
+            for i in first..first + cols {
+                let start = thetas.len();
+                thetas.extend_from_slice(theta);
+                thetas[start + i] = theta[i] + sign * h;
+            }
         }
-        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-        Some(col)
+        let mut grads = vec![0.0; thetas.len()];
+        loss.loss_grad_block(&thetas, &mut grads);
+        let (plus, minus) = grads.split_at(cols * n);
+        let out = plus
+            .chunks(n)
+            .zip(minus.chunks(n))
+            .map(|(p, m)| p.iter().zip(m).map(|(p, m)| (p - m) / (2.0 * h)).collect())
+            .collect();
+        progress(done.fetch_add(cols, Ordering::Relaxed) + cols);
+        Some(out)
     };
-    let scratch = || (theta.to_vec(), vec![0.0; n]);
+    let firsts: Vec<usize> = (0..n).step_by(b.max(1)).collect();
     #[cfg(not(feature = "cuda"))]
-    let columns: Vec<Option<Vec<f64>>> = {
+    let blocks: Vec<Option<Vec<Vec<f64>>>> = {
         use rayon::prelude::*;
-        (0..n).into_par_iter().map_init(scratch, column).collect()
+        firsts.into_par_iter().map(block).collect()
     };
     #[cfg(feature = "cuda")]
-    let columns: Vec<Option<Vec<f64>>> = {
-        let mut s = scratch();
-        (0..n).map(|i| column(&mut s, i)).collect()
-    };
+    let blocks: Vec<Option<Vec<Vec<f64>>>> = firsts.into_iter().map(block).collect();
+    let mut columns = Vec::with_capacity(n);
+    for blk in blocks {
+        columns.extend(blk.ok_or(CurvatureError::Cancelled)?);
+    }
     let mut data = vec![0.0; n * n];
     for (j, col) in columns.into_iter().enumerate() {
-        let col = col.ok_or(CurvatureError::Cancelled)?;
         for (i, v) in col.into_iter().enumerate() {
             data[i * n + j] = v;
         }
@@ -342,6 +384,14 @@ pub fn dense_hessian<L: LossGrad + Shared>(
         },
         gradient_evals: 2 * n,
     })
+}
+
+/// Columns per block of the dense Hessian: half the oracle's block (each column takes two
+/// gradients), and small enough that each of `threads` threads gets about four blocks, so
+/// the last block does not leave a thread idle for long.
+fn dense_block(oracle_block: usize, n: usize, threads: usize) -> usize {
+    let share = n.div_ceil(4 * threads.max(1));
+    (oracle_block / 2).min(share).max(1)
 }
 
 /// A resolved eigenvalue must exceed the counting tolerance by this factor for the condition

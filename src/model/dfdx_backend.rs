@@ -82,11 +82,22 @@ struct OnDevice<D: Device<f64>> {
     onehot: Mat<D, NoneTape>,
 }
 
+/// A contiguous run of a batch's examples on the device: `rows` of the batch.
+#[derive(Clone, Debug)]
+struct Chunk<D: Device<f64>> {
+    on: OnDevice<D>,
+    rows: std::ops::Range<usize>,
+}
+
+/// A batch as one chunk, or (on the CPU, when the work is large enough, see
+/// [`Network::chunks_for`]) as one chunk per thread: each chunk's pass has its own tape, the
+/// chunks run in parallel and their results are summed in chunk order, so the numbers depend
+/// on the thread count but never on timing.
 #[derive(Clone, Debug)]
 enum BatchData {
-    Cpu(OnDevice<Cpu>),
+    Cpu(Vec<Chunk<Cpu>>),
     #[cfg(feature = "cuda")]
-    Cuda(OnDevice<Cuda>),
+    Cuda(Vec<Chunk<Cuda>>),
 }
 
 /// Examples ready for the device: inputs transposed to `(features, n)`, one-hot targets.
@@ -103,6 +114,15 @@ impl PreparedBatch {
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// How many chunks its passes split into (see [`Network::chunks_for`]).
+    pub fn chunks(&self) -> usize {
+        match &self.data {
+            BatchData::Cpu(c) => c.len(),
+            #[cfg(feature = "cuda")]
+            BatchData::Cuda(c) => c.len(),
+        }
     }
 
     pub fn labels(&self) -> &[usize] {
@@ -155,11 +175,68 @@ impl Network {
     }
 
     /// Copies `n` rows of `x` (row-major, `inputs` columns) and their labels onto the device.
-    /// For the transformer each row holds `max_len` token ids (as `f64`, 0 = padding).
+    /// For the transformer each row holds `max_len` token ids (as `f64`, 0 = padding). On the
+    /// CPU a large batch is cut into [`Network::chunks_for`] contiguous chunks.
     pub fn prepare(&self, x: &[f64], y: &[usize]) -> PreparedBatch {
+        self.prepare_in_chunks(x, y, self.chunks_for(y.len()))
+    }
+
+    /// [`Network::prepare`] cut into `parts` chunks (at least one, at most one per example)
+    /// whatever the work: for tests and benchmarks of the data-parallel passes.
+    pub fn prepare_in_chunks(&self, x: &[f64], y: &[usize], parts: usize) -> PreparedBatch {
         let d = self.spec.inputs;
         let n = y.len();
         assert_eq!(x.len(), n * d, "x must hold n rows of {d} features");
+        let parts = parts.clamp(1, n.max(1));
+        let ranges: Vec<std::ops::Range<usize>> = (0..parts)
+            .map(|c| c * n / parts..(c + 1) * n / parts)
+            .collect();
+        fn chunks<D: Device<f64>>(
+            net: &Network,
+            dev: &D,
+            x: &[f64],
+            y: &[usize],
+            ranges: &[std::ops::Range<usize>],
+        ) -> Vec<Chunk<D>> {
+            let d = net.spec.inputs;
+            ranges
+                .iter()
+                .map(|r| Chunk {
+                    on: net.on_device(dev, &x[r.start * d..r.end * d], &y[r.clone()]),
+                    rows: r.clone(),
+                })
+                .collect()
+        }
+        let data = match &self.backend {
+            Backend::Cpu(dev) => BatchData::Cpu(chunks(self, dev, x, y, &ranges)),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda(dev, _) => BatchData::Cuda(chunks(self, dev, x, y, &ranges)),
+        };
+        PreparedBatch {
+            data,
+            labels: y.to_vec(),
+        }
+    }
+
+    /// How many chunks a batch of `n` examples is cut into: one per thread once the batch's
+    /// work (`n` × parameters, × `max_len` for the transformer, about the multiply-adds of a
+    /// forward pass) reaches [`CHUNK_WORK`] per chunk, else one. Below that, a gradient is
+    /// too short for a second thread to pay for itself (and the dense Hessian's columns are
+    /// parallel already). A CUDA build keeps one chunk (the GPU parallelises each pass).
+    pub fn chunks_for(&self, n: usize) -> usize {
+        if cfg!(feature = "cuda") || !matches!(self.backend, Backend::Cpu(_)) {
+            return 1;
+        }
+        let per_example = self.layout.len * self.spec.transformer.map_or(1, |t| t.max_len);
+        let work = n.saturating_mul(per_example);
+        (work / CHUNK_WORK).clamp(1, rayon::current_num_threads().min(n).max(1))
+    }
+
+    /// `n` rows of `x` and their labels on `dev`: inputs transposed to `(features, n)` (or
+    /// token ids), one-hot targets `(classes, n)`.
+    fn on_device<D: Device<f64>>(&self, dev: &D, x: &[f64], y: &[usize]) -> OnDevice<D> {
+        let d = self.spec.inputs;
+        let n = y.len();
         let tokens = self.spec.transformer.map(|t| {
             x.iter()
                 .map(|&v| {
@@ -173,44 +250,27 @@ impl Network {
                 })
                 .collect::<Vec<usize>>()
         });
-        let mut xt = Vec::new();
-        if tokens.is_none() {
-            xt = vec![0.0; n * d];
-            for i in 0..n {
-                for j in 0..d {
-                    xt[j * n + i] = x[i * d + j];
-                }
-            }
-        }
         let k = self.spec.classes;
         let mut onehot = vec![0.0; n * k];
         for (i, &c) in y.iter().enumerate() {
             assert!(c < k, "label {c} out of range for {k} classes");
             onehot[c * n + i] = 1.0;
         }
-        fn put<D: Device<f64>>(
-            dev: &D,
-            xt: Vec<f64>,
-            tokens: Option<Vec<usize>>,
-            oh: Vec<f64>,
-            (d, n, k): (usize, usize, usize),
-        ) -> OnDevice<D> {
-            OnDevice {
-                input: match tokens {
-                    Some(ids) => Input::Tokens(TokenBatch::new(dev, ids, n, d)),
-                    None => Input::Features(dev.tensor_from_vec(xt, (d, n))),
-                },
-                onehot: dev.tensor_from_vec(oh, (k, n)),
+        let input = match tokens {
+            Some(ids) => Input::Tokens(TokenBatch::new(dev, ids, n, d)),
+            None => {
+                let mut xt = vec![0.0; n * d];
+                for i in 0..n {
+                    for j in 0..d {
+                        xt[j * n + i] = x[i * d + j];
+                    }
+                }
+                Input::Features(dev.tensor_from_vec(xt, (d, n)))
             }
-        }
-        let data = match &self.backend {
-            Backend::Cpu(dev) => BatchData::Cpu(put(dev, xt, tokens, onehot, (d, n, k))),
-            #[cfg(feature = "cuda")]
-            Backend::Cuda(dev, _) => BatchData::Cuda(put(dev, xt, tokens, onehot, (d, n, k))),
         };
-        PreparedBatch {
-            data,
-            labels: y.to_vec(),
+        OnDevice {
+            input,
+            onehot: dev.tensor_from_vec(onehot, (k, n)),
         }
     }
 
@@ -222,6 +282,61 @@ impl Network {
     /// Mean cross-entropy and accuracy; the gradient of the mean loss is written to `grad`.
     pub fn loss_grad(&self, theta: &[f64], batch: &PreparedBatch, grad: &mut [f64]) -> Eval {
         self.dispatch(theta, batch, Pass::Intact(Some(grad))).0
+    }
+
+    /// The gradients at `k = thetas.len() / dim` parameter vectors in one forward/backward
+    /// pass: `thetas` holds them one after another, `grads` receives theirs in the same order,
+    /// and the mean losses are returned. The `k` copies of every weight form a batch
+    /// dimension (the stem is one `(k·width, inputs)` GEMM over the shared input, every later
+    /// layer a batched matrix product), so the per-call cost of building tensors and a tape
+    /// is paid once for `k` gradients; the copies never meet, so each gradient is the one
+    /// [`Network::loss_grad`] computes (to rounding: the GEMM may block differently).
+    /// The transformer computes them one after another (not yet batched).
+    ///
+    /// # Panics
+    /// If `thetas` is not a whole number of parameter vectors or `grads` differs in length.
+    pub fn loss_grad_block(
+        &self,
+        thetas: &[f64],
+        batch: &PreparedBatch,
+        grads: &mut [f64],
+    ) -> Vec<f64> {
+        let p = self.layout.len;
+        assert!(
+            p > 0 && thetas.len() % p == 0,
+            "thetas must hold whole parameter vectors of {p}"
+        );
+        assert_eq!(grads.len(), thetas.len(), "grads must match thetas");
+        let k = thetas.len() / p;
+        if self.spec.transformer.is_some() || k == 1 {
+            return thetas
+                .chunks(p)
+                .zip(grads.chunks_mut(p))
+                .map(|(t, g)| self.loss_grad(t, batch, g).loss)
+                .collect();
+        }
+        match (&self.backend, &batch.data) {
+            (Backend::Cpu(dev), BatchData::Cpu(b)) => {
+                self.mlp_block_chunks(dev, thetas, k, b, batch.len(), grads)
+            }
+            #[cfg(feature = "cuda")]
+            (Backend::Cuda(dev, _), BatchData::Cuda(b)) => {
+                self.mlp_block_chunks(dev, thetas, k, b, batch.len(), grads)
+            }
+            #[cfg(feature = "cuda")]
+            _ => panic!("a batch prepared for one device was used on another"),
+        }
+    }
+
+    /// How many gradients [`Network::loss_grad_block`] should take at once on a batch of
+    /// `n` examples: enough to amortise the per-call cost, few enough that the `k` copies'
+    /// activations (`k · width · n` per layer) stay within a few MiB of cache-friendly memory.
+    pub fn gradient_block(&self, n: usize) -> usize {
+        if self.spec.transformer.is_some() {
+            return 1;
+        }
+        let per_copy = (self.spec.width.max(self.spec.inputs) * n.max(1)).max(self.layout.len);
+        (BLOCK_FLOATS / per_copy).clamp(1, MAX_BLOCK)
     }
 
     /// Mean cross-entropy and accuracy with every block `b` where `skip[b]` replaced by the
@@ -262,10 +377,12 @@ impl Network {
     fn dispatch(&self, theta: &[f64], batch: &PreparedBatch, pass: Pass) -> (Eval, Vec<f64>) {
         assert_eq!(theta.len(), self.layout.len, "theta has the wrong length");
         match (&self.backend, &batch.data) {
-            (Backend::Cpu(dev), BatchData::Cpu(b)) => self.run(dev, theta, b, &batch.labels, pass),
+            (Backend::Cpu(dev), BatchData::Cpu(b)) => {
+                self.run_chunks(dev, theta, b, &batch.labels, pass)
+            }
             #[cfg(feature = "cuda")]
             (Backend::Cuda(dev, _), BatchData::Cuda(b)) => {
-                self.run(dev, theta, b, &batch.labels, pass)
+                self.run_chunks(dev, theta, b, &batch.labels, pass)
             }
             #[cfg(feature = "cuda")]
             _ => panic!("a batch prepared for one device was used on another"),
@@ -405,7 +522,7 @@ impl Network {
         batch: &OnDevice<D>,
         labels: &[usize],
         pass: Pass,
-    ) -> (Eval, Vec<f64>) {
+    ) -> ChunkOut {
         let params = self.params(dev, theta);
         let n = labels.len();
         let (grad, lesioned, capture) = match pass {
@@ -430,15 +547,280 @@ impl Network {
                 grad[t.range()].copy_from_slice(&grads.get(p).as_vec());
             }
         }
-        let eval = Eval {
+        ChunkOut {
             loss: loss_value,
+            correct,
+            values,
+        }
+    }
+
+    /// One pass over every chunk of a batch: a single chunk runs as is (so a batch that is
+    /// not cut gives exactly the numbers it gave before chunking existed); several run in
+    /// parallel, each with its own tape, and their mean losses, gradients and logits are
+    /// combined in chunk order with weights `n_c / n`.
+    fn run_chunks<D: Device<f64> + Par>(
+        &self,
+        dev: &D,
+        theta: &[f64],
+        chunks: &[Chunk<D>],
+        labels: &[usize],
+        pass: Pass,
+    ) -> (Eval, Vec<f64>) {
+        let n = labels.len();
+        if let [one] = chunks {
+            let out = self.run(dev, theta, &one.on, labels, pass);
+            return (out.eval(n), out.values);
+        }
+        let weight = |c: &Chunk<D>| c.rows.len() as f64 / n.max(1) as f64;
+        let p = self.layout.len;
+        let parts: Vec<(ChunkOut, Vec<f64>)> = match pass {
+            Pass::Intact(grad) => {
+                let want = grad.is_some();
+                let parts = map_chunks(chunks, |c| {
+                    let mut g = vec![0.0; if want { p } else { 0 }];
+                    let labels = &labels[c.rows.clone()];
+                    let out = self.run(
+                        dev,
+                        theta,
+                        &c.on,
+                        labels,
+                        Pass::Intact(want.then_some(&mut g)),
+                    );
+                    (out, g)
+                });
+                if let Some(grad) = grad {
+                    grad.fill(0.0);
+                    for (c, (_, g)) in chunks.iter().zip(&parts) {
+                        let w = weight(c);
+                        grad.iter_mut().zip(g).for_each(|(a, b)| *a += w * b);
+                    }
+                }
+                parts
+            }
+            Pass::Lesioned(skip) => map_chunks(chunks, |c| {
+                let labels = &labels[c.rows.clone()];
+                (
+                    self.run(dev, theta, &c.on, labels, Pass::Lesioned(skip)),
+                    Vec::new(),
+                )
+            }),
+            Pass::Capture(acts) => chunks
+                .iter()
+                .map(|c| {
+                    let mut part = Activations {
+                        inputs: Vec::new(),
+                        blocks: Vec::new(),
+                    };
+                    let labels = &labels[c.rows.clone()];
+                    let out = self.run(dev, theta, &c.on, labels, Pass::Capture(&mut part));
+                    acts.append_rows(part);
+                    (out, Vec::new())
+                })
+                .collect(),
+        };
+        let loss = chunks
+            .iter()
+            .zip(&parts)
+            .map(|(c, (o, _))| weight(c) * o.loss)
+            .sum();
+        let correct: usize = parts.iter().map(|(o, _)| o.correct).sum();
+        // logits (classes, n): each class's row is the chunks' rows side by side
+        let classes = self.spec.classes;
+        let mut values = Vec::with_capacity(classes * n);
+        for k in 0..classes {
+            for (c, (o, _)) in chunks.iter().zip(&parts) {
+                let m = c.rows.len();
+                values.extend_from_slice(&o.values[k * m..(k + 1) * m]);
+            }
+        }
+        let out = ChunkOut {
+            loss,
+            correct,
+            values,
+        };
+        (out.eval(n), out.values)
+    }
+}
+
+/// What one chunk's pass gives: its mean loss, the examples it got right, its logits
+/// `(classes, n_c)` row-major.
+struct ChunkOut {
+    loss: f64,
+    correct: usize,
+    values: Vec<f64>,
+}
+
+impl ChunkOut {
+    fn eval(&self, n: usize) -> Eval {
+        Eval {
+            loss: self.loss,
             accuracy: if n == 0 {
                 0.0
             } else {
-                correct as f64 / n as f64
+                self.correct as f64 / n as f64
             },
+        }
+    }
+}
+
+/// Devices whose tensors may be read from several threads: every device in a CPU-only
+/// build; a CUDA build's stream is not `Sync`, and there batches are never cut.
+#[cfg(not(feature = "cuda"))]
+trait Par: Sync {}
+#[cfg(not(feature = "cuda"))]
+impl<T: Sync> Par for T {}
+#[cfg(feature = "cuda")]
+trait Par {}
+#[cfg(feature = "cuda")]
+impl<T> Par for T {}
+
+/// `f` over the chunks in parallel, the results in chunk order.
+#[cfg(not(feature = "cuda"))]
+fn map_chunks<C: Sync, T: Send>(chunks: &[C], f: impl Fn(&C) -> T + Sync + Send) -> Vec<T> {
+    use rayon::prelude::*;
+    chunks.par_iter().map(f).collect()
+}
+
+#[cfg(feature = "cuda")]
+fn map_chunks<C, T>(chunks: &[C], f: impl Fn(&C) -> T) -> Vec<T> {
+    chunks.iter().map(f).collect()
+}
+
+/// Multiply-adds of a forward pass worth a chunk of their own (~1 ms of a gradient): below
+/// this, splitting the batch over threads costs more than it saves.
+pub const CHUNK_WORK: usize = 1 << 21;
+
+/// Floats of activations per layer one gradient block may hold (4 MiB of f64).
+const BLOCK_FLOATS: usize = 1 << 19;
+/// Most gradients in one block: past this the per-call cost is already negligible.
+const MAX_BLOCK: usize = 64;
+
+type Mat3<D, T> = Tensor<(usize, usize, usize), f64, D, T>;
+
+impl Network {
+    /// [`Network::mlp_block`] over every chunk of a batch of `n`, combined as
+    /// [`Network::run_chunks`] combines one gradient.
+    fn mlp_block_chunks<D: Device<f64> + Par>(
+        &self,
+        dev: &D,
+        thetas: &[f64],
+        k: usize,
+        chunks: &[Chunk<D>],
+        n: usize,
+        grads: &mut [f64],
+    ) -> Vec<f64> {
+        if let [one] = chunks {
+            return self.mlp_block(dev, thetas, k, &one.on, grads);
+        }
+        let parts = map_chunks(chunks, |c| {
+            let mut g = vec![0.0; thetas.len()];
+            let losses = self.mlp_block(dev, thetas, k, &c.on, &mut g);
+            (losses, g)
+        });
+        grads.fill(0.0);
+        let mut losses = vec![0.0; k];
+        for (c, (l, g)) in chunks.iter().zip(&parts) {
+            let w = c.rows.len() as f64 / n.max(1) as f64;
+            grads.iter_mut().zip(g).for_each(|(a, b)| *a += w * b);
+            losses.iter_mut().zip(l).for_each(|(a, b)| *a += w * b);
+        }
+        losses
+    }
+
+    /// [`Network::loss_grad_block`] for the MLP.
+    fn mlp_block<D: Device<f64>>(
+        &self,
+        dev: &D,
+        thetas: &[f64],
+        k: usize,
+        batch: &OnDevice<D>,
+        grads: &mut [f64],
+    ) -> Vec<f64> {
+        let p = self.layout.len;
+        let Input::Features(xt) = &batch.input else {
+            unreachable!("the MLP takes features")
         };
-        (eval, values)
+        let n = xt.shape().1;
+        // every tensor as (k, rows, cols): copy i is theta i's slice
+        let params: Vec<Mat3<D, NoneTape>> = self
+            .layout
+            .tensors
+            .iter()
+            .map(|t| {
+                let (r, c) = match t.shape.as_slice() {
+                    [r, c] => (*r, *c),
+                    [r] => (*r, 1),
+                    _ => unreachable!("MLP tensors are 1-D or 2-D"),
+                };
+                let mut v = Vec::with_capacity(k * t.len);
+                for theta in thetas.chunks(p) {
+                    v.extend_from_slice(&theta[t.range()]);
+                }
+                dev.tensor_from_vec(v, (k, r, c))
+            })
+            .collect();
+        let width = self.spec.width;
+        let first_scale = 2 * (self.spec.depth + 2);
+        let act = self.spec.activation;
+        let bias = |i: usize| {
+            let b = params[i].retaped::<OwnedTape<f64, D>>();
+            let rows = b.shape().1;
+            b.reshape_like(&(k, rows))
+                .broadcast_like::<_, Axis<2>>(&(k, rows, n))
+        };
+        let activate = |z: Mat3<D, OwnedTape<f64, D>>| match act {
+            Activation::Relu => z.relu(),
+            Activation::Gelu => z.fast_gelu(),
+            Activation::Tanh => z.tanh(),
+        };
+        // the stem: all k copies of W in one GEMM against the shared input
+        let w0 = params[0].retaped::<OwnedTape<f64, D>>();
+        let inputs = w0.shape().2;
+        let z0 = w0
+            .reshape_like(&(k * width, inputs))
+            .matmul(xt.clone())
+            .reshape_like(&(k, width, n));
+        let mut h = activate(z0 + bias(1));
+        for blk in 0..self.spec.depth {
+            let i = 1 + blk;
+            let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+            let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
+            h = match self.variant {
+                Variant::Residual if self.spec.learned_alpha => {
+                    let a = params[first_scale + blk]
+                        .retaped::<OwnedTape<f64, D>>()
+                        .reshape_like(&(k,))
+                        .broadcast_like::<_, Axes2<1, 2>>(&(k, width, n));
+                    f * a + h
+                }
+                Variant::Residual => f * self.spec.alpha + h,
+                Variant::Plain => {
+                    let (_, tape) = h.split_tape();
+                    let (f, ftape) = f.split_tape();
+                    f.put_tape(tape.merge(ftape))
+                }
+            };
+        }
+        let i = 1 + self.spec.depth;
+        let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+        let logits = w.matmul(h) + bias(2 * i + 1);
+        let classes = logits.shape().1;
+        // each copy's summed log-likelihood; their total's gradient is every copy's own
+        let onehot = batch
+            .onehot
+            .clone()
+            .broadcast_like::<_, Axis<0>>(&(k, classes, n));
+        let per_copy = (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>()
+            * (-1.0 / n as f64);
+        let losses = per_copy.as_vec();
+        let g: Gradients<f64, D> = per_copy.sum::<(), _>().backward();
+        for (t, param) in self.layout.tensors.iter().zip(&params) {
+            let v = g.get(param).as_vec();
+            for (c, grad) in grads.chunks_mut(p).enumerate() {
+                grad[t.range()].copy_from_slice(&v[c * t.len..(c + 1) * t.len]);
+            }
+        }
+        losses
     }
 }
 

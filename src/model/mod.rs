@@ -10,7 +10,7 @@ mod transformer;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-pub use dfdx_backend::{Backend, Network, PreparedBatch};
+pub use dfdx_backend::{Backend, Network, PreparedBatch, CHUNK_WORK};
 
 /// The two members of a model pair: same layers, same initial `theta`, differing only in the skip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -349,6 +349,25 @@ pub struct Activations {
 impl Activations {
     pub fn input(&self, weight: &str) -> Option<&LayerInput> {
         self.inputs.iter().find(|i| i.weight == weight)
+    }
+
+    /// Appends the rows of `more` (the same layers and blocks, later examples) to these;
+    /// into empty activations it moves `more` as it is.
+    pub(crate) fn append_rows(&mut self, more: Activations) {
+        if self.inputs.is_empty() && self.blocks.is_empty() {
+            *self = more;
+            return;
+        }
+        for (a, b) in self.inputs.iter_mut().zip(more.inputs) {
+            debug_assert_eq!((&a.weight, a.cols), (&b.weight, b.cols));
+            a.rows += b.rows;
+            a.x.extend(b.x);
+        }
+        for (a, b) in self.blocks.iter_mut().zip(more.blocks) {
+            a.rows += b.rows;
+            a.h_in.extend(b.h_in);
+            a.h_out.extend(b.h_out);
+        }
     }
 }
 

@@ -1,0 +1,179 @@
+//! Many gradients per pass (issue 18): `Network::loss_grad_block` against one gradient at a
+//! time, and the dense Hessian built from blocks against one built column by column.
+
+use std::sync::atomic::AtomicBool;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use resprune::curvature::{dense_hessian, BatchLoss, LossGrad};
+use resprune::model::{Activation, ModelSpec, Network, TransformerShape, Variant};
+
+fn mlp(activation: Activation, depth: usize, learned_alpha: bool) -> ModelSpec {
+    ModelSpec {
+        inputs: 5,
+        width: 7,
+        depth,
+        classes: 3,
+        activation,
+        alpha: 0.8,
+        learned_alpha,
+        transformer: None,
+    }
+}
+
+fn features(n: usize, d: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = (0..n * d).map(|_| rng.gen_range(-1.5..1.5)).collect();
+    let y = (0..n).map(|_| rng.gen_range(0..k)).collect();
+    (x, y)
+}
+
+/// `k` parameter vectors around `theta`, each a different random perturbation.
+fn around(theta: &[f64], k: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..k)
+        .flat_map(|_| {
+            theta
+                .iter()
+                .map(|t| t + rng.gen_range(-0.2..0.2))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// The block's gradients and losses against `loss_grad` one vector at a time. Only rounding
+/// separates them (the same operations, GEMMs blocked differently), so 1e-12 relative to the
+/// gradient's largest entry is ~1e4 ulps of headroom, while a copy mixed up with another or
+/// a missing term differs at O(1).
+fn assert_block_matches(net: &Network, x: &[f64], y: &[usize], k: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let theta0 = net
+        .spec()
+        .theta_for(net.variant(), &net.spec().init(&mut rng));
+    let thetas = around(&theta0, k, 5);
+    let batch = net.prepare(x, y);
+    let p = net.dim();
+    let mut block = vec![0.0; k * p];
+    let losses = net.loss_grad_block(&thetas, &batch, &mut block);
+    assert_eq!(losses.len(), k);
+    for c in 0..k {
+        let mut one = vec![0.0; p];
+        let eval = net.loss_grad(&thetas[c * p..(c + 1) * p], &batch, &mut one);
+        let rel = max_rel(&block[c * p..(c + 1) * p], &one);
+        assert!(rel <= 1e-12, "copy {c}: gradient differs by {rel:e}");
+        assert!(
+            (losses[c] - eval.loss).abs() <= 1e-12 * eval.loss.abs(),
+            "copy {c}: loss {} vs {}",
+            losses[c],
+            eval.loss
+        );
+    }
+    // copies are different points: the block did not compute one gradient k times
+    assert!(max_rel(&block[..p], &block[p..2 * p]) > 1e-3);
+}
+
+#[test]
+fn a_block_of_mlp_gradients_equals_one_gradient_at_a_time() {
+    let (x, y) = features(23, 5, 3, 1);
+    for act in [Activation::Relu, Activation::Gelu, Activation::Tanh] {
+        for depth in [1, 3] {
+            for v in Variant::BOTH {
+                let net = Network::new(&mlp(act, depth, false), v);
+                assert_block_matches(&net, &x, &y, 6);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_block_with_learned_scales_equals_one_gradient_at_a_time() {
+    let (x, y) = features(17, 5, 3, 2);
+    let net = Network::new(&mlp(Activation::Tanh, 2, true), Variant::Residual);
+    assert_eq!(net.dim(), mlp(Activation::Tanh, 2, false).num_params() + 2);
+    assert_block_matches(&net, &x, &y, 5);
+}
+
+#[test]
+fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
+    let spec = ModelSpec {
+        inputs: 5,
+        width: 4,
+        depth: 2,
+        classes: 2,
+        activation: Activation::Gelu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: Some(TransformerShape {
+            vocab: 11,
+            max_len: 5,
+            heads: 2,
+            ff: 6,
+        }),
+    };
+    // padded sentences of 2..=5 tokens
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let n = 9;
+    let mut x = vec![0.0; n * 5];
+    for i in 0..n {
+        for t in 0..rng.gen_range(2..=5) {
+            x[i * 5 + t] = rng.gen_range(1..11) as f64;
+        }
+    }
+    let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    for v in Variant::BOTH {
+        assert_block_matches(&Network::new(&spec, v), &x, &y, 3);
+    }
+}
+
+#[test]
+fn the_block_size_grows_no_larger_than_its_cap_and_is_one_for_the_transformer() {
+    let net = Network::new(&mlp(Activation::Relu, 1, false), Variant::Plain);
+    assert!(net.gradient_block(100) > 1);
+    assert!(net.gradient_block(100) <= 64);
+    // a batch so large that one copy's activations fill the budget
+    assert_eq!(net.gradient_block(1 << 20), 1);
+}
+
+/// An oracle that hides the network's block: the dense Hessian then goes column by column.
+struct OneByOne<'a>(BatchLoss<'a>);
+
+impl LossGrad for OneByOne<'_> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        self.0.loss_grad(theta, grad)
+    }
+}
+
+#[test]
+fn the_dense_hessian_from_blocks_equals_the_one_column_by_column() {
+    let (x, y) = features(40, 5, 3, 4);
+    for v in Variant::BOTH {
+        let net = Network::new(&mlp(Activation::Tanh, 2, false), v);
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let theta = net.spec().init(&mut rng);
+        let batch = net.prepare(&x, &y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        assert!(loss.block_size() > 1, "the network offers blocks");
+        let never = AtomicBool::new(false);
+        let blocks = dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
+        let columns = dense_hessian(&OneByOne(loss), &theta, 1e-5, &never, &|_| {}).unwrap();
+        // the same perturbed points and the same differences: only the gradients' rounding
+        // (1e-12 relative, above) divided by the step 2h ~ 2e-5 can separate them
+        let rel = max_rel(&blocks.data, &columns.data);
+        assert!(rel <= 1e-7, "{v}: block Hessian differs by {rel:e}");
+        assert_eq!(blocks.gradient_evals, columns.gradient_evals);
+    }
+}
