@@ -172,5 +172,45 @@ fn hvp_large(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dense_article, whole_article_run, hvp_large);
+/// `experiments/reviews-transformer.toml`'s model (82k parameters) at its initial theta: a
+/// gradient on the Hessian batch (256 sentences) and on a training minibatch (32), whole and
+/// cut in two chunks (data-parallel), and an evaluation pass over the evaluation split.
+fn transformer(c: &mut Criterion) {
+    let cfg = Config::load(Path::new("experiments/reviews-transformer.toml"))
+        .expect("experiments/reviews-transformer.toml");
+    let split = data::load(&cfg.data, cfg.seed).unwrap();
+    let spec = experiment::model_spec(&cfg, &split.summary);
+    let mut g = c.benchmark_group("transformer_82k");
+    g.sample_size(10);
+    for v in Variant::BOTH {
+        let net = Network::new(&spec, v);
+        let theta = spec.theta_for(v, &experiment::initial_theta(cfg.seed, &spec));
+        let mut grad = vec![0.0; theta.len()];
+        for n in [32, 256] {
+            let hess = split.train.head(n);
+            for parts in [1, 2, 4] {
+                let b = net.prepare_in_chunks(&hess.x, &hess.y, parts);
+                g.bench_function(format!("{v}/gradient_{n}/chunks_{parts}"), |bch| {
+                    bch.iter(|| net.loss_grad(&theta, &b, &mut grad))
+                });
+            }
+        }
+        let auto = net.prepare(&split.eval.x, &split.eval.y).chunks();
+        for parts in [1, 2, 8, auto] {
+            let eval = net.prepare_in_chunks(&split.eval.x, &split.eval.y, parts);
+            g.bench_function(format!("{v}/evaluate_{}/chunks_{parts}", eval.len()), |b| {
+                b.iter(|| net.evaluate(&theta, &eval))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    dense_article,
+    whole_article_run,
+    hvp_large,
+    transformer
+);
 criterion_main!(benches);

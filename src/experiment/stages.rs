@@ -180,6 +180,24 @@ pub fn spectrum(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experi
     let mut hessian_cfg = cfg.hessian.clone();
     hessian_cfg.method = curvature::choose_method(&cfg.hessian, largest)
         .map_err(|source| failed(Variant::Residual, source))?;
+    // Dense spectra run side by side: an eigen-solve below faer's threading size is
+    // sequential, so run one at a time a thread idles through it; together, one member's
+    // columns fill the thread the other's solve leaves free. A Lanczos spectrum keeps every
+    // thread busy inside its own products (threaded GEMMs, chunked batches), so members go
+    // one by one there. Each member's numbers are the same either way.
+    #[cfg(not(feature = "cuda"))]
+    if hessian_cfg.method == HessianMethod::Dense
+        && members.len() > 1
+        && rayon::current_num_threads() > 1
+    {
+        use rayon::prelude::*;
+        let done: Vec<Result<(), Stop<ExperimentError>>> = members
+            .par_iter_mut()
+            .map(|m| spectrum_of(m, ctx, &hessian_cfg, &hess, check.as_ref()))
+            .collect();
+        // the first member's failure, as the sequential order would report it
+        return done.into_iter().collect();
+    }
     for m in members.iter_mut() {
         spectrum_of(m, ctx, &hessian_cfg, &hess, check.as_ref())?;
     }
