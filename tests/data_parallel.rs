@@ -178,3 +178,21 @@ fn a_parallel_gradient_is_the_same_bits_on_every_run() {
         .collect();
     assert!(runs.iter().all(|r| *r == runs[0]));
 }
+
+/// `evaluate` runs the forward without a tape, `loss_grad` with one: the same operations on
+/// the same numbers, so the same bits.
+#[test]
+fn a_tape_free_evaluation_is_the_taped_loss_bit_for_bit() {
+    for spec in [mlp(true), transformer()] {
+        for v in Variant::BOTH {
+            let net = Network::new(&spec, v);
+            let (x, y) = examples(&spec, 19, 4);
+            let t = theta(&net);
+            let b = net.prepare_in_chunks(&x, &y, 1);
+            let (loss, acc, _) = grad(&net, &t, &b);
+            let e = net.evaluate(&t, &b);
+            assert_eq!(e.loss.to_bits(), loss.to_bits(), "{v}");
+            assert_eq!(e.accuracy, acc);
+        }
+    }
+}

@@ -408,14 +408,14 @@ impl Network {
 
     /// `lesioned[b]`: block `b` is the identity (empty: none is); `capture`: where to copy
     /// the layers' inputs.
-    fn forward<D: Device<f64>>(
+    fn forward<D: Device<f64>, T: Tape<f64, D>>(
         &self,
         params: &[Mat<D, NoneTape>],
         input: &Input<D>,
         n: usize,
         lesioned: &[bool],
         capture: Option<&mut Activations>,
-    ) -> Mat<D, OwnedTape<f64, D>> {
+    ) -> Mat<D, T> {
         match (input, &self.spec.transformer) {
             (Input::Features(xt), None) => self.forward_mlp(params, xt, n, lesioned, capture),
             (Input::Tokens(tokens), Some(shape)) => transformer::forward(
@@ -431,25 +431,25 @@ impl Network {
         }
     }
 
-    fn forward_mlp<D: Device<f64>>(
+    fn forward_mlp<D: Device<f64>, T: Tape<f64, D>>(
         &self,
         params: &[Mat<D, NoneTape>],
         xt: &Mat<D, NoneTape>,
         n: usize,
         lesioned: &[bool],
         mut capture: Option<&mut Activations>,
-    ) -> Mat<D, OwnedTape<f64, D>> {
+    ) -> Mat<D, T> {
         let width = self.spec.width;
         // the learned scales follow the shared tensors: 2 per linear, depth + 2 linears
         let first_scale = 2 * (self.spec.depth + 2);
         let act = self.spec.activation;
         let bias = |i: usize| {
-            let b = params[i].retaped::<OwnedTape<f64, D>>();
+            let b = params[i].retaped::<T>();
             let rows = b.shape().0;
             b.reshape_like(&(rows,))
                 .broadcast_like::<_, Axis<1>>(&(rows, n))
         };
-        let activate = |z: Mat<D, OwnedTape<f64, D>>| match act {
+        let activate = |z: Mat<D, T>| match act {
             Activation::Relu => z.relu(),
             // dfdx 0.13's exact (erf) GELU has a wrong derivative (a missing 1/sqrt(2) in the
             // second term), so the tanh form is used; tests/model.rs checks its gradient
@@ -467,7 +467,7 @@ impl Network {
         if let Some(c) = capture.as_deref_mut() {
             c.inputs.push(input(0, &by_example(xt)));
         }
-        let w0 = params[0].retaped::<OwnedTape<f64, D>>();
+        let w0 = params[0].retaped::<T>();
         let mut h = activate(w0.matmul(xt.clone()) + bias(1));
         for blk in 0..self.spec.depth {
             let h_in = capture.as_ref().map(|_| by_example(&h));
@@ -477,12 +477,12 @@ impl Network {
                 if let (Some(c), Some(x)) = (capture.as_deref_mut(), &h_in) {
                     c.inputs.push(input(2 * i, x));
                 }
-                let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+                let w = params[2 * i].retaped::<T>();
                 let f = activate(w.matmul(h.with_empty_tape()) + bias(2 * i + 1));
                 h = match self.variant {
                     Variant::Residual if self.spec.learned_alpha => {
                         let a = params[first_scale + blk]
-                            .retaped::<OwnedTape<f64, D>>()
+                            .retaped::<T>()
                             .reshape_like(&())
                             .broadcast_like(&(width, n));
                         f * a + h
@@ -509,7 +509,7 @@ impl Network {
         if let Some(c) = capture {
             c.inputs.push(input(2 * i, &by_example(&h)));
         }
-        let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
+        let w = params[2 * i].retaped::<T>();
         // logits stay (classes, n): dfdx 0.13's log_softmax backward is wrong on a permuted
         // (non-contiguous) tensor, which tests/model.rs caught
         w.matmul(h) + bias(2 * i + 1)
@@ -530,23 +530,33 @@ impl Network {
             Pass::Lesioned(skip) => (None, skip, None),
             Pass::Capture(acts) => (None, &[][..], Some(acts)),
         };
-        let logits = self.forward(&params, &batch.input, n, lesioned, capture);
-        let values = logits.as_vec();
+        // Without a gradient the forward runs tape-free: no backward closures are kept and
+        // each intermediate is freed (or overwritten in place) as soon as it is used.
+        let (values, loss_value) = match grad {
+            Some(grad) => {
+                let logits: Mat<D, OwnedTape<f64, D>> =
+                    self.forward(&params, &batch.input, n, lesioned, capture);
+                let values = logits.as_vec();
+                let loss = mean_nll(logits, &batch.onehot);
+                let loss_value = loss.as_vec()[0];
+                let grads: Gradients<f64, D> = loss.backward();
+                for (t, p) in self.layout.tensors.iter().zip(&params) {
+                    grad[t.range()].copy_from_slice(&grads.get(p).as_vec());
+                }
+                (values, loss_value)
+            }
+            None => {
+                let logits: Mat<D, NoneTape> =
+                    self.forward(&params, &batch.input, n, lesioned, capture);
+                let values = logits.as_vec();
+                (values, mean_nll(logits, &batch.onehot).as_vec()[0])
+            }
+        };
         let correct = labels
             .iter()
             .enumerate()
             .filter(|(i, &c)| argmax_strided(&values, *i, n) == c)
             .count();
-        // mean over examples of -log softmax(z)[label]; classes run along axis 0
-        let loss = (logits.log_softmax::<Axis<0>>() * batch.onehot.clone()).sum::<(), _>()
-            * (-1.0 / n as f64);
-        let loss_value = loss.as_vec()[0];
-        if let Some(grad) = grad {
-            let grads: Gradients<f64, D> = loss.backward();
-            for (t, p) in self.layout.tensors.iter().zip(&params) {
-                grad[t.range()].copy_from_slice(&grads.get(p).as_vec());
-            }
-        }
         ChunkOut {
             loss: loss_value,
             correct,
@@ -822,6 +832,15 @@ impl Network {
         }
         losses
     }
+}
+
+/// The mean over examples of `-log softmax(z)[label]`; classes run along axis 0.
+fn mean_nll<D: Device<f64>, T: Tape<f64, D>>(
+    logits: Mat<D, T>,
+    onehot: &Mat<D, NoneTape>,
+) -> Tensor<(), f64, D, T> {
+    let n = logits.shape().1;
+    (logits.log_softmax::<Axis<0>>() * onehot.clone()).sum::<(), _>() * (-1.0 / n as f64)
 }
 
 /// What a pass computes besides loss, accuracy and logits.

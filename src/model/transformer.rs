@@ -55,9 +55,6 @@ use super::{
 
 pub(crate) type Mat<D, T> = Tensor<(usize, usize), f64, D, T>;
 
-type Taped<D> = OwnedTape<f64, D>;
-type TMat<D> = Mat<D, Taped<D>>;
-
 /// Added to the attention score of a padded key: `exp(-1e9 - max)` is exactly 0 in f64.
 const MASKED: f64 = -1e9;
 /// PyTorch's `nn.LayerNorm` default.
@@ -188,29 +185,29 @@ impl<'a, D: Device<f64>> Params<'a, D> {
 
     /// A 1-D tensor (stored `(len, 1)`) as `(len,)` on a fresh tape; the reshape keeps the
     /// tensor id, so its gradient lands on the parameter.
-    fn vector(&mut self) -> Tensor<(usize,), f64, D, Taped<D>> {
+    fn vector<T: Tape<f64, D>>(&mut self) -> Tensor<(usize,), f64, D, T> {
         let p = self.take();
         let len = p.shape().0;
-        p.retaped::<Taped<D>>().reshape_like(&(len,))
+        p.retaped::<T>().reshape_like(&(len,))
     }
 
-    fn matrix(&mut self) -> TMat<D> {
-        self.take().retaped::<Taped<D>>()
+    fn matrix<T: Tape<f64, D>>(&mut self) -> Mat<D, T> {
+        self.take().retaped::<T>()
     }
 
     /// `x Wᵀ + b` for row-major `x (rows, in)`, `W [out, in]`.
-    fn linear(&mut self, x: TMat<D>) -> TMat<D> {
-        let w = self.matrix();
-        let b = self.vector();
+    fn linear<T: Tape<f64, D>>(&mut self, x: Mat<D, T>) -> Mat<D, T> {
+        let w = self.matrix::<T>();
+        let b = self.vector::<T>();
         let rows = x.shape().0;
         let out = w.shape().0;
         x.matmul(w.permute::<_, Axes2<1, 0>>()) + b.broadcast_like::<_, Axis<0>>(&(rows, out))
     }
 
     /// LayerNorm over the features (axis 1) of `x (rows, d)`.
-    fn layer_norm(&mut self, x: TMat<D>) -> TMat<D> {
-        let g = self.vector();
-        let b = self.vector();
+    fn layer_norm<T: Tape<f64, D>>(&mut self, x: Mat<D, T>) -> Mat<D, T> {
+        let g = self.vector::<T>();
+        let b = self.vector::<T>();
         let shape = *x.shape();
         x.normalize::<Axis<1>>(LN_EPS) * g.broadcast_like::<_, Axis<0>>(&shape)
             + b.broadcast_like::<_, Axis<0>>(&shape)
@@ -219,7 +216,12 @@ impl<'a, D: Device<f64>> Params<'a, D> {
 
 /// `h + alpha * f` (residual) or `f` (plain) keeping both tapes: `f` was computed from a
 /// retaped copy of `h`, whose own tape holds every earlier op.
-fn skip<D: Device<f64>>(variant: Variant, alpha: f64, h: TMat<D>, f: TMat<D>) -> TMat<D> {
+fn skip<D: Device<f64>, T: Tape<f64, D>>(
+    variant: Variant,
+    alpha: f64,
+    h: Mat<D, T>,
+    f: Mat<D, T>,
+) -> Mat<D, T> {
     match variant {
         Variant::Residual => h + f * alpha,
         Variant::Plain => {
@@ -266,7 +268,7 @@ impl Capture<'_> {
 /// `params` holds one matrix per tensor of [`tensors`], in order; 1-D tensors come as
 /// `(len, 1)`. `lesioned[b]`: block `b` is the identity (empty: none is). `capture`: where to
 /// copy the linear layers' inputs and the block streams.
-pub(crate) fn forward<D: Device<f64>>(
+pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
     spec: &ModelSpec,
     shape: &TransformerShape,
     variant: Variant,
@@ -274,7 +276,7 @@ pub(crate) fn forward<D: Device<f64>>(
     batch: &TokenBatch<D>,
     lesioned: &[bool],
     capture: Option<&mut Activations>,
-) -> Mat<D, OwnedTape<f64, D>> {
+) -> Mat<D, T> {
     let n = batch.inv_count.shape().0;
     let mut cap = capture.map(|acts| Capture {
         real: batch.mask.as_vec().iter().map(|&m| m > 0.0).collect(),
@@ -292,10 +294,10 @@ pub(crate) fn forward<D: Device<f64>>(
     };
 
     // embeddings: (N, d), one row per token
-    let embed = p.matrix();
-    let tok: TMat<D> = embed.gather(batch.ids.clone());
-    let pos = p.matrix().broadcast_like::<_, Axis<0>>(&(n, l, d));
-    let mut h: TMat<D> = (tok.reshape_like(&(n, l, d)) + pos).reshape_like(&(rows, d));
+    let embed = p.matrix::<T>();
+    let tok: Mat<D, T> = embed.gather(batch.ids.clone());
+    let pos = p.matrix::<T>().broadcast_like::<_, Axis<0>>(&(n, l, d));
+    let mut h: Mat<D, T> = (tok.reshape_like(&(n, l, d)) + pos).reshape_like(&(rows, d));
 
     let scale = 1.0 / (dh as f64).sqrt();
     let act = spec.activation;
@@ -306,7 +308,7 @@ pub(crate) fn forward<D: Device<f64>>(
             p.pass_over(BLOCK_TENSORS);
         } else {
             // attention sub-layer
-            let x = p.layer_norm(h.retaped());
+            let x = p.layer_norm(h.retaped::<T>());
             if let Some(c) = cap.as_mut() {
                 let xs = c.real_rows(&x);
                 for w in ["q", "k", "v"] {
@@ -316,11 +318,11 @@ pub(crate) fn forward<D: Device<f64>>(
             // (N, d) = (n, L, H, dh) -> per head (n, H, L, dh) or, for K, (n, H, dh, L)
             // 1/sqrt(dh) on Q (N x d) rather than on the scores (n x H x L x L, twice as big
             // here)
-            let q = (p.linear(x.retaped()) * scale)
+            let q = (p.linear(x.retaped::<T>()) * scale)
                 .reshape_like(&(n, l, heads, dh))
                 .permute::<_, Axes4<0, 2, 1, 3>>();
             let k = p
-                .linear(x.retaped())
+                .linear(x.retaped::<T>())
                 .reshape_like(&(n, l, heads, dh))
                 .permute::<_, Axes4<0, 2, 3, 1>>();
             let v = p
@@ -345,7 +347,7 @@ pub(crate) fn forward<D: Device<f64>>(
             h = skip(variant, spec.alpha, h, f);
 
             // MLP sub-layer
-            let x = p.layer_norm(h.retaped());
+            let x = p.layer_norm(h.retaped::<T>());
             if let Some(c) = cap.as_mut() {
                 let xs = c.real_rows(&x);
                 c.input(format!("blocks.{b}.mlp.fc1.weight"), xs);
@@ -389,8 +391,8 @@ pub(crate) fn forward<D: Device<f64>>(
     if let Some(c) = cap.as_mut() {
         c.input("head.weight".into(), (n, d, pooled.as_vec()));
     }
-    let w = p.matrix();
-    let b = p.vector();
+    let w = p.matrix::<T>();
+    let b = p.vector::<T>();
     let classes = w.shape().0;
     let logits = w.matmul(pooled.permute::<_, Axes2<1, 0>>())
         + b.broadcast_like::<_, Axis<1>>(&(classes, n));
