@@ -188,15 +188,18 @@ fn transformer(c: &mut Criterion) {
         let mut grad = vec![0.0; theta.len()];
         for n in [32, 256] {
             let hess = split.train.head(n);
-            for parts in [1, 2, 4] {
+            for parts in [1, 2] {
                 let b = net.prepare_in_chunks(&hess.x, &hess.y, parts);
                 g.bench_function(format!("{v}/gradient_{n}/chunks_{parts}"), |bch| {
                     bch.iter(|| net.loss_grad(&theta, &b, &mut grad))
                 });
             }
         }
+        // whole, as `prepare` cuts it (one chunk per thread), and in eight
         let auto = net.prepare(&split.eval.x, &split.eval.y).chunks();
-        for parts in [1, 2, 8, auto] {
+        let mut cuts = vec![1, auto, 8];
+        cuts.dedup();
+        for parts in cuts {
             let eval = net.prepare_in_chunks(&split.eval.x, &split.eval.y, parts);
             g.bench_function(format!("{v}/evaluate_{}/chunks_{parts}", eval.len()), |b| {
                 b.iter(|| net.evaluate(&theta, &eval))
