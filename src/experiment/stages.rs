@@ -349,40 +349,33 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
                 })
             }
         };
-        prune::sweep(
+        let criteria = prune::criteria::Criteria::new(
             &m.net,
             &m.theta,
-            &inputs,
-            &mut m.pruned,
-            ctx.cancel,
-            &mut on_row,
-        )
-        .map_err(Stop::convert)?;
+            inputs.diag,
+            inputs.calibration,
+            cfg.obs_damping,
+        );
+        prune::sweep_with(&criteria, &inputs, &mut m.pruned, ctx.cancel, &mut on_row)
+            .map_err(Stop::convert)?;
         if cfg.granularities.contains(&Granularity::Block) && m.net.spec().depth >= 2 {
             Stop::check(ctx.cancel)?;
-            let rankings =
-                block_rankings(m, &inputs).map_err(|e| Stop::Failed(ExperimentError::Prune(e)))?;
+            let rankings = block_rankings(&criteria, &cfg.methods)
+                .map_err(|e| Stop::Failed(ExperimentError::Prune(e)))?;
             m.result.lesions = Some(prune::lesion::lesions(&m.net, &m.theta, &m.eval, &rankings));
         }
     }
     Ok(())
 }
 
-/// Each method's block scores, for the methods that score blocks.
+/// Each method's block scores, for the methods that score blocks, from the sweep's scores.
 fn block_rankings(
-    m: &Member,
-    inputs: &prune::SweepInputs<'_>,
+    criteria: &prune::criteria::Criteria<'_>,
+    methods: &[PruneMethod],
 ) -> Result<Vec<(PruneMethod, Vec<f64>)>, prune::PruneError> {
-    let criteria = prune::criteria::Criteria::new(
-        &m.net,
-        &m.theta,
-        inputs.diag,
-        inputs.calibration,
-        inputs.cfg.obs_damping,
-    );
     let mut out = Vec::new();
-    for &method in &inputs.cfg.methods {
-        if let Some(scores) = prune::criteria::block_scores(method, &criteria)? {
+    for &method in methods {
+        if let Some(scores) = prune::criteria::block_scores(method, criteria)? {
             out.push((method, scores));
         }
     }

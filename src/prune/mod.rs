@@ -524,6 +524,26 @@ pub fn sweep(
     cancel: &AtomicBool,
     on_row: &mut dyn FnMut(&PruneRow),
 ) -> Result<(), Stop<PruneError>> {
+    let criteria = Criteria::new(
+        net,
+        theta,
+        inputs.diag,
+        inputs.calibration,
+        inputs.cfg.obs_damping,
+    );
+    sweep_with(&criteria, inputs, out, cancel, on_row)
+}
+
+/// [`sweep`] with the scores of a [`Criteria`] the caller keeps (its calibration gradient
+/// and OBS factors, computed once, serve the block rankings of the lesions too).
+pub fn sweep_with(
+    criteria: &Criteria<'_>,
+    inputs: &SweepInputs<'_>,
+    out: &mut Vec<Pruned>,
+    cancel: &AtomicBool,
+    on_row: &mut dyn FnMut(&PruneRow),
+) -> Result<(), Stop<PruneError>> {
+    let (net, theta) = (criteria.net, criteria.theta);
     let cfg = inputs.cfg;
     let mut g = vec![0.0; theta.len()];
     let before = net.loss_grad(theta, inputs.eval, &mut g);
@@ -534,7 +554,6 @@ pub fn sweep(
         before,
         g,
     };
-    let criteria = Criteria::new(net, theta, inputs.diag, inputs.calibration, cfg.obs_damping);
     for &granularity in &cfg.granularities {
         let units = units(net.spec(), net.variant(), net.layout(), granularity, cfg);
         for &method in &cfg.methods {
