@@ -122,10 +122,18 @@ fn events_follow_the_stages_and_cancel_keeps_finished_ones() {
     assert_eq!(r.status, Status::Interrupted);
     assert_eq!(r.residual.history.len(), 4);
     assert_eq!(r.plain.history.len(), 4);
-    assert!(r.residual.spectrum.is_some());
-    assert!(r.plain.spectrum.is_none());
-    assert!(r.residual.pruning.is_empty());
+    // dense spectra run side by side: the member that finished first keeps its spectrum (the
+    // other may have finished in the same instant, or been stopped before its next column)
     let ev = events.into_inner().unwrap();
+    let first = ev
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::Spectrum { variant, .. } => Some(*variant),
+            _ => None,
+        })
+        .unwrap();
+    assert!(r.variant(first).spectrum.is_some(), "{first}");
+    assert!(r.residual.pruning.is_empty() && r.plain.pruning.is_empty());
     assert!(matches!(ev[0], RunEvent::Started { params: 128, .. }));
     let epochs = ev
         .iter()
