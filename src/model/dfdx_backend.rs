@@ -303,7 +303,7 @@ impl Network {
     ) -> Vec<f64> {
         let p = self.layout.len;
         assert!(
-            p > 0 && thetas.len() % p == 0,
+            p > 0 && thetas.len().is_multiple_of(p),
             "thetas must hold whole parameter vectors of {p}"
         );
         assert_eq!(grads.len(), thetas.len(), "grads must match thetas");

@@ -562,7 +562,7 @@ pub fn sweep_with(
             }
             for ratio in ratios_for(granularity, &cfg.ratios) {
                 Stop::check(cancel)?;
-                let m = mask(method, &units, &criteria, cfg, ratio).map_err(Stop::Failed)?;
+                let m = mask(method, &units, criteria, cfg, ratio).map_err(Stop::Failed)?;
                 let updated = match method {
                     PruneMethod::Obs => Some(
                         criteria
