@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use resprune::curvature::{dense_hessian, BatchLoss, LossGrad};
-use resprune::model::{Activation, ModelSpec, Network, TransformerShape, Variant};
+use resprune::model::{Activation, ModelSpec, Network, Variant};
+
+mod common;
 
 fn mlp(activation: Activation, depth: usize, learned_alpha: bool) -> ModelSpec {
     ModelSpec {
@@ -103,21 +105,7 @@ fn a_block_with_learned_scales_equals_one_gradient_at_a_time() {
 
 #[test]
 fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
-    let spec = ModelSpec {
-        inputs: 5,
-        width: 4,
-        depth: 2,
-        classes: 2,
-        activation: Activation::Gelu,
-        alpha: 1.0,
-        learned_alpha: false,
-        transformer: Some(TransformerShape {
-            vocab: 11,
-            max_len: 5,
-            heads: 2,
-            ff: 6,
-        }),
-    };
+    let spec = common::tiny_transformer();
     // padded sentences of 2..=5 tokens
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let n = 9;

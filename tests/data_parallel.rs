@@ -3,9 +3,9 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use resprune::model::{
-    Activation, ModelSpec, Network, PreparedBatch, TransformerShape, Variant, CHUNK_WORK,
-};
+use resprune::model::{Activation, ModelSpec, Network, PreparedBatch, Variant, CHUNK_WORK};
+
+mod common;
 
 fn mlp(learned_alpha: bool) -> ModelSpec {
     ModelSpec {
@@ -21,21 +21,7 @@ fn mlp(learned_alpha: bool) -> ModelSpec {
 }
 
 fn transformer() -> ModelSpec {
-    ModelSpec {
-        inputs: 5,
-        width: 4,
-        depth: 2,
-        classes: 2,
-        activation: Activation::Gelu,
-        alpha: 1.0,
-        learned_alpha: false,
-        transformer: Some(TransformerShape {
-            vocab: 11,
-            max_len: 5,
-            heads: 2,
-            ff: 6,
-        }),
-    }
+    common::tiny_transformer()
 }
 
 /// `n` examples for `spec`: features in [-1, 1], or padded sentences of 1..=max_len tokens.

@@ -396,11 +396,7 @@ impl Network {
             .tensors
             .iter()
             .map(|t| {
-                let (r, c) = match t.shape.as_slice() {
-                    [r, c] => (*r, *c),
-                    [r] => (*r, 1),
-                    _ => unreachable!("MLP tensors are 1-D or 2-D"),
-                };
+                let (r, c) = as_matrix(t);
                 dev.tensor_from_vec(theta[t.range()].to_vec(), (r, c))
             })
             .collect()
@@ -757,11 +753,7 @@ impl Network {
             .tensors
             .iter()
             .map(|t| {
-                let (r, c) = match t.shape.as_slice() {
-                    [r, c] => (*r, *c),
-                    [r] => (*r, 1),
-                    _ => unreachable!("MLP tensors are 1-D or 2-D"),
-                };
+                let (r, c) = as_matrix(t);
                 let mut v = Vec::with_capacity(k * t.len);
                 for theta in thetas.chunks(p) {
                     v.extend_from_slice(&theta[t.range()]);
@@ -831,6 +823,15 @@ impl Network {
             }
         }
         losses
+    }
+}
+
+/// A tensor's shape as a matrix: `[r, c]`, or `[r]` as `(r, 1)`.
+fn as_matrix(t: &super::ParamTensor) -> (usize, usize) {
+    match t.shape.as_slice() {
+        [r, c] => (*r, *c),
+        [r] => (*r, 1),
+        _ => unreachable!("MLP tensors are 1-D or 2-D"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! A plain-Rust forward pass of the MLP, the oracle several test files check dfdx against.
 #![allow(dead_code)]
 
-use resprune::model::{Activation, ModelSpec, Variant};
+use resprune::model::{Activation, ModelSpec, TransformerShape, Variant};
 
 /// `W h + b` of layer `name` (`stem`, `blocks.0`, `head`) read from `theta`.
 pub fn linear(spec: &ModelSpec, theta: &[f64], name: &str, h: &[f64]) -> Vec<f64> {
@@ -62,4 +62,24 @@ pub fn loss(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], y: &[usize])
         total += lse - z[label];
     }
     total / n as f64
+}
+
+/// A transformer small enough for exact checks: width 4, 2 heads, 2 blocks, 5 tokens of a
+/// vocabulary of 11, inner width 6, GELU, two classes.
+pub fn tiny_transformer() -> ModelSpec {
+    ModelSpec {
+        inputs: 5,
+        width: 4,
+        depth: 2,
+        classes: 2,
+        activation: Activation::Gelu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: Some(TransformerShape {
+            vocab: 11,
+            max_len: 5,
+            heads: 2,
+            ff: 6,
+        }),
+    }
 }
