@@ -133,8 +133,13 @@ pub fn run(args: RunArgs<'_>) -> Result<PathBuf> {
                 ));
             }
             RunEvent::HessianProgress {
-                phase, done, total, ..
+                variant,
+                phase,
+                done,
+                total,
             } => {
+                // dense spectra of both members run side by side: say whose columns these are
+                bar.set_prefix(format!("{variant} {}", Stage::Spectrum.name()));
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
                 bar.set_message(match phase {
