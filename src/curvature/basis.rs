@@ -454,21 +454,7 @@ pub fn dense_basis(
             residuals[j],
         )
     };
-    let (top_vectors, top_residuals): (Vec<_>, Vec<_>) = top.iter().map(|&i| column(i)).unzip();
-    let (bottom_vectors, bottom_residuals): (Vec<_>, Vec<_>) =
-        bottom.iter().map(|&i| column(i)).unzip();
-    let (top_gap, bottom_gap) = gaps(&values, top.len(), bottom.len());
-    let basis = EigenBasis {
-        top: top_vectors,
-        top_values: top.iter().map(|&i| values[i]).collect(),
-        top_residuals,
-        top_gap,
-        bottom: bottom_vectors,
-        bottom_values: bottom.iter().map(|&i| values[i]).collect(),
-        bottom_residuals,
-        bottom_gap,
-        source: BasisSource::Dense,
-    };
+    let basis = EigenBasis::from_indices(&values, &top, &bottom, column, BasisSource::Dense);
     Ok((values, basis, path))
 }
 

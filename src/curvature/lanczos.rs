@@ -391,22 +391,13 @@ fn ritz_basis(
     };
     let top: Vec<usize> = (0..m).rev().take(top_k).collect();
     let bottom: Vec<usize> = (0..m).take(bottom_k).collect();
-    let (top_vectors, top_residuals): (Vec<_>, Vec<_>) =
-        top.iter().map(|&i| ritz_vector(i)).unzip();
-    let (bottom_vectors, bottom_residuals): (Vec<_>, Vec<_>) =
-        bottom.iter().map(|&i| ritz_vector(i)).unzip();
-    let (top_gap, bottom_gap) = super::basis::gaps(&values, top.len(), bottom.len());
-    Ok(EigenBasis {
-        top: top_vectors,
-        top_values: top.iter().map(|&i| values[i]).collect(),
-        top_residuals,
-        top_gap,
-        bottom: bottom_vectors,
-        bottom_values: bottom.iter().map(|&i| values[i]).collect(),
-        bottom_residuals,
-        bottom_gap,
-        source: BasisSource::Ritz,
-    })
+    Ok(EigenBasis::from_indices(
+        &values,
+        &top,
+        &bottom,
+        ritz_vector,
+        BasisSource::Ritz,
+    ))
 }
 
 /// `w -= Σ_k (b_k · w) b_k` over the basis (one classical Gram–Schmidt pass), the coefficients

@@ -38,6 +38,34 @@ pub struct EigenBasis {
     pub source: BasisSource,
 }
 
+impl EigenBasis {
+    /// The basis of eigenpairs `top` and `bottom` (indices into the ascending `values`),
+    /// each vector and its residual from `vector(i)`.
+    pub(crate) fn from_indices(
+        values: &[f64],
+        top: &[usize],
+        bottom: &[usize],
+        vector: impl Fn(usize) -> (Vec<f64>, f64),
+        source: BasisSource,
+    ) -> EigenBasis {
+        let (top_vectors, top_residuals): (Vec<_>, Vec<_>) = top.iter().map(|&i| vector(i)).unzip();
+        let (bottom_vectors, bottom_residuals): (Vec<_>, Vec<_>) =
+            bottom.iter().map(|&i| vector(i)).unzip();
+        let (top_gap, bottom_gap) = super::basis::gaps(values, top.len(), bottom.len());
+        EigenBasis {
+            top: top_vectors,
+            top_values: top.iter().map(|&i| values[i]).collect(),
+            top_residuals,
+            top_gap,
+            bottom: bottom_vectors,
+            bottom_values: bottom.iter().map(|&i| values[i]).collect(),
+            bottom_residuals,
+            bottom_gap,
+            source,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BasisSource {
