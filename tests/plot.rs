@@ -11,6 +11,8 @@ use resprune::plot::{
 };
 use resprune::record::{self, Record, Status};
 
+mod common;
+
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/v0.1")
@@ -816,25 +818,9 @@ fn the_notebook_writes_the_focused_panes_figure_beside_the_record() {
 }
 
 /// A sweep along depth on tiny synthetic data: three points of two seeds, a second or so.
-const DEPTH_SWEEP: &str = r#"
-name = "tiny-depth"
-threads = 1
-replicates = 2
-[data]
-samples = 40
-features = 4
-eval_fraction = 0.0
-[model]
-width = 4
-[train]
-epochs = 2
-[hessian]
-method = "dense"
-[prune]
-ratios = [0.2, 0.4]
-[sweep]
-"model.depth" = [1, 2, 3]
-"#;
+fn depth_sweep() -> String {
+    common::tiny_sweep("tiny-depth", 4, "\"model.depth\" = [1, 2, 3]")
+}
 
 /// Runs the sweep of `config` with `sets` into `dir/name` through the binary.
 fn run_sweep(dir: &Path, name: &str, config: &str, sets: &[&str]) -> PathBuf {
@@ -883,7 +869,7 @@ fn cli_plot(args: &[&str]) -> std::process::Output {
 #[test]
 fn the_sweep_figure_draws_var_and_s_against_the_swept_key_with_the_spread_across_seeds() {
     let d = tempfile::tempdir().unwrap();
-    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &[]);
+    let dir = run_sweep(d.path(), "depth", &depth_sweep(), &[]);
     let input = resprune::cli::sweep_for_plot(&dir).unwrap();
     assert_eq!(input.points.len(), 3);
     let Figure::Sweep(f) = sweep_figure(&input, SweepSelect::default()).unwrap() else {
@@ -1080,7 +1066,7 @@ fn a_sweep_of_two_keys_draws_a_line_per_value_of_the_other_and_one_seed_has_no_e
 fn a_sweep_of_names_puts_them_on_the_x_axis() {
     // the one-key depth sweep with its depths made words: x at 0, 1, 2, named by the values
     let d = tempfile::tempdir().unwrap();
-    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &["replicates=1"]);
+    let dir = run_sweep(d.path(), "depth", &depth_sweep(), &["replicates=1"]);
     let mut input = resprune::cli::sweep_for_plot(&dir).unwrap();
     let words = ["one", "two", "three"];
     for (p, w) in input.points.iter_mut().zip(words) {
@@ -1102,7 +1088,7 @@ fn a_sweep_of_names_puts_them_on_the_x_axis() {
 #[test]
 fn the_sweep_figure_says_which_ratio_method_point_or_folder_is_wrong() {
     let d = tempfile::tempdir().unwrap();
-    let dir = run_sweep(d.path(), "depth", DEPTH_SWEEP, &[]);
+    let dir = run_sweep(d.path(), "depth", &depth_sweep(), &[]);
     let input = resprune::cli::sweep_for_plot(&dir).unwrap();
     let err =
         |input: &SweepInput, sel: SweepSelect| sweep_figure(input, sel).unwrap_err().to_string();

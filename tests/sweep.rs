@@ -10,27 +10,16 @@ use std::time::{Duration, Instant};
 use resprune::record;
 use resprune::sweep::{Manifest, PointStatus};
 
+mod common;
+
 /// Six tiny points (2 seeds each): a fraction of a second apiece.
-const TINY: &str = r#"
-name = "tiny"
-threads = 1
-replicates = 2
-[data]
-samples = 40
-features = 4
-eval_fraction = 0.0
-[model]
-width = 4
-[train]
-epochs = 2
-[hessian]
-method = "dense"
-[prune]
-ratios = [0.2, 0.4]
-[sweep]
-"model.depth" = [1, 2, 3]
-"model.width" = [3, 4]
-"#;
+fn tiny() -> String {
+    common::tiny_sweep(
+        "tiny",
+        4,
+        "\"model.depth\" = [1, 2, 3]\n\"model.width\" = [3, 4]",
+    )
+}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_resprune-tui"))
@@ -105,7 +94,7 @@ fn all_done(dir: &Path) -> Manifest {
 #[test]
 fn shards_run_concurrently_into_one_folder_merge_to_one_runs_numbers() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = write_config(d.path(), TINY);
+    let cfg = write_config(d.path(), &tiny());
     let whole = d.path().join("whole");
     sweep(&cfg, &whole, &["--jobs", "1"]);
     let m = all_done(&whole);
@@ -145,7 +134,7 @@ fn shards_run_concurrently_into_one_folder_merge_to_one_runs_numbers() {
 #[test]
 fn resume_skips_done_points_and_reruns_deleted_truncated_and_changed_ones() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = write_config(d.path(), TINY);
+    let cfg = write_config(d.path(), &tiny());
     let out = d.path().join("out");
     sweep(&cfg, &out, &["--jobs", "1"]);
     let before = results(&out);
@@ -366,7 +355,7 @@ fn set_overrides_every_section_and_the_record_stores_the_resolved_config() {
         "{err}"
     );
     // in a sweep, a bad point is named before anything runs
-    let swept = write_config(d.path(), &TINY.replace("[1, 2, 3]", "[1, 2, -3]"));
+    let swept = write_config(d.path(), &tiny().replace("[1, 2, 3]", "[1, 2, -3]"));
     let bad = sweep_cmd(&swept, &d.path().join("never"), &[])
         .output()
         .unwrap();
@@ -382,7 +371,7 @@ fn set_overrides_every_section_and_the_record_stores_the_resolved_config() {
 #[test]
 fn the_slurm_script_asks_for_the_array_the_shards_and_the_resources() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = write_config(d.path(), TINY);
+    let cfg = write_config(d.path(), &tiny());
     let out = d.path().join("out");
     let script = ok(bin()
         .arg("sweep")

@@ -9,25 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TINY: &str = r#"
-name = "tiny-slurm"
-threads = 1
-replicates = 2
-[data]
-samples = 40
-features = 4
-eval_fraction = 0.0
-[model]
-width = 3
-[train]
-epochs = 2
-[hessian]
-method = "dense"
-[prune]
-ratios = [0.2, 0.4]
-[sweep]
-"model.depth" = [1, 2, 3, 4]
-"#;
+mod common;
+
+fn tiny() -> String {
+    common::tiny_sweep("tiny-slurm", 3, "\"model.depth\" = [1, 2, 3, 4]")
+}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-local.sh")
@@ -102,7 +88,7 @@ fn the_emitted_array_runs_on_slurm_and_merges_to_a_local_runs_report() {
         String::from_utf8_lossy(&started.stdout)
     );
     let cfg = d.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    std::fs::write(&cfg, tiny()).unwrap();
     let bin = env!("CARGO_BIN_EXE_resprune-tui");
     let shared = d.path().join("on-slurm");
     let job_script = run_ok(

@@ -13,25 +13,11 @@ use resprune::tui::app::{ListRow, Screen};
 use resprune::tui::msg::Msg;
 use resprune::tui::{sweep_view, views, App, Setup};
 
-const TINY: &str = r#"
-name = "tiny"
-threads = 1
-replicates = 2
-[data]
-samples = 40
-features = 4
-eval_fraction = 0.0
-[model]
-width = 3
-[train]
-epochs = 2
-[hessian]
-method = "dense"
-[prune]
-ratios = [0.2, 0.4]
-[sweep]
-"model.depth" = [1, 2, 3]
-"#;
+mod common;
+
+fn tiny() -> String {
+    common::tiny_sweep("tiny", 3, "\"model.depth\" = [1, 2, 3]")
+}
 
 fn press(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
@@ -57,7 +43,7 @@ fn a_sweep_is_a_list_row_with_its_points_and_chart_and_opens_a_point() {
     let d = tempfile::tempdir().unwrap();
     let exp = d.path().join("experiments");
     let cfg = d.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    std::fs::write(&cfg, tiny()).unwrap();
     // the prompt's path: the sweep runs into <experiments>/<name>/ and says how far it is
     let (tx, rx) = std::sync::mpsc::channel();
     let events = std::sync::Mutex::new(0usize);

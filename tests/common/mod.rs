@@ -83,3 +83,29 @@ pub fn tiny_transformer() -> ModelSpec {
         }),
     }
 }
+
+/// A sweep of tiny synthetic points (40 examples, 4 features, 2 epochs, dense spectrum, 2
+/// seeds each): a fraction of a second per point. `sweep` holds the `[sweep]` lines.
+pub fn tiny_sweep(name: &str, width: usize, sweep: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+threads = 1
+replicates = 2
+[data]
+samples = 40
+features = 4
+eval_fraction = 0.0
+[model]
+width = {width}
+[train]
+epochs = 2
+[hessian]
+method = "dense"
+[prune]
+ratios = [0.2, 0.4]
+[sweep]
+{sweep}
+"#
+    )
+}
