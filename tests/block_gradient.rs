@@ -103,12 +103,9 @@ fn a_block_with_learned_scales_equals_one_gradient_at_a_time() {
     assert_block_matches(&net, &x, &y, 5);
 }
 
-#[test]
-fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
-    let spec = common::tiny_transformer();
-    // padded sentences of 2..=5 tokens
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let n = 9;
+/// `n` padded sentences of 2..=5 tokens (ids 1..=10) for [`common::tiny_transformer`].
+fn sentences(n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut x = vec![0.0; n * 5];
     for i in 0..n {
         for t in 0..rng.gen_range(2..=5) {
@@ -116,18 +113,62 @@ fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
         }
     }
     let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
-    for v in Variant::BOTH {
-        assert_block_matches(&Network::new(&spec, v), &x, &y, 3);
+    (x, y)
+}
+
+#[test]
+fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
+    let (x, y) = sentences(9, 3);
+    for act in [Activation::Gelu, Activation::Relu, Activation::Tanh] {
+        let spec = ModelSpec {
+            activation: act,
+            ..common::tiny_transformer()
+        };
+        for v in Variant::BOTH {
+            let net = Network::new(&spec, v);
+            assert!(net.gradient_block(9) >= 3, "a tiny batch takes blocks");
+            assert_block_matches(&net, &x, &y, 3);
+        }
+    }
+}
+
+/// A block over a batch cut in chunks (each chunk's copies through attention together, the
+/// chunks combined as one gradient is) equals one gradient at a time over the same chunks.
+#[test]
+fn a_block_over_chunks_equals_one_gradient_at_a_time() {
+    let (x, y) = sentences(11, 8);
+    let net = Network::new(&common::tiny_transformer(), Variant::Residual);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let theta0 = net
+        .spec()
+        .theta_for(net.variant(), &net.spec().init(&mut rng));
+    let k = 4;
+    let thetas = around(&theta0, k, 9);
+    let batch = net.prepare_in_chunks(&x, &y, 3);
+    assert_eq!(batch.chunks(), 3);
+    let p = net.dim();
+    let mut block = vec![0.0; k * p];
+    let losses = net.loss_grad_block(&thetas, &batch, &mut block);
+    for c in 0..k {
+        let mut one = vec![0.0; p];
+        let eval = net.loss_grad(&thetas[c * p..(c + 1) * p], &batch, &mut one);
+        let rel = max_rel(&block[c * p..(c + 1) * p], &one);
+        assert!(rel <= 1e-12, "copy {c}: gradient differs by {rel:e}");
+        assert!((losses[c] - eval.loss).abs() <= 1e-12 * eval.loss.abs());
     }
 }
 
 #[test]
-fn the_block_size_grows_no_larger_than_its_cap_and_is_one_for_the_transformer() {
+fn the_block_size_grows_no_larger_than_its_cap() {
     let net = Network::new(&mlp(Activation::Relu, 1, false), Variant::Plain);
     assert!(net.gradient_block(100) > 1);
     assert!(net.gradient_block(100) <= 64);
     // a batch so large that one copy's activations fill the budget
     assert_eq!(net.gradient_block(1 << 20), 1);
+    let tf = Network::new(&common::tiny_transformer(), Variant::Plain);
+    assert!(tf.gradient_block(4) > 1);
+    assert!(tf.gradient_block(4) <= 64);
+    assert_eq!(tf.gradient_block(1 << 18), 1);
 }
 
 /// An oracle that hides the network's block: the dense Hessian then goes column by column.
@@ -146,22 +187,34 @@ impl LossGrad for OneByOne<'_> {
 fn the_dense_hessian_from_blocks_equals_the_one_column_by_column() {
     let (x, y) = features(40, 5, 3, 4);
     for v in Variant::BOTH {
-        let net = Network::new(&mlp(Activation::Tanh, 2, false), v);
-        let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let theta = net.spec().init(&mut rng);
-        let batch = net.prepare(&x, &y);
-        let loss = BatchLoss {
-            net: &net,
-            batch: &batch,
-        };
-        assert!(loss.block_size() > 1, "the network offers blocks");
-        let never = AtomicBool::new(false);
-        let blocks = dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
-        let columns = dense_hessian(&OneByOne(loss), &theta, 1e-5, &never, &|_| {}).unwrap();
-        // the same perturbed points and the same differences: only the gradients' rounding
-        // (1e-12 relative, above) divided by the step 2h ~ 2e-5 can separate them
-        let rel = max_rel(&blocks.data, &columns.data);
-        assert!(rel <= 1e-7, "{v}: block Hessian differs by {rel:e}");
-        assert_eq!(blocks.gradient_evals, columns.gradient_evals);
+        assert_dense_from_blocks(&Network::new(&mlp(Activation::Tanh, 2, false), v), &x, &y);
     }
+}
+
+#[test]
+fn the_transformer_dense_hessian_from_blocks_equals_the_one_column_by_column() {
+    let (x, y) = sentences(7, 5);
+    for v in Variant::BOTH {
+        assert_dense_from_blocks(&Network::new(&common::tiny_transformer(), v), &x, &y);
+    }
+}
+
+fn assert_dense_from_blocks(net: &Network, x: &[f64], y: &[usize]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let theta = net.spec().init(&mut rng);
+    let batch = net.prepare(x, y);
+    let loss = BatchLoss { net, batch: &batch };
+    assert!(loss.block_size() > 1, "the network offers blocks");
+    let never = AtomicBool::new(false);
+    let blocks = dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
+    let columns = dense_hessian(&OneByOne(loss), &theta, 1e-5, &never, &|_| {}).unwrap();
+    // the same perturbed points and the same differences: only the gradients' rounding
+    // (1e-12 relative, above) divided by the step 2h ~ 2e-5 can separate them
+    let rel = max_rel(&blocks.data, &columns.data);
+    assert!(
+        rel <= 1e-7,
+        "{}: block Hessian differs by {rel:e}",
+        net.variant()
+    );
+    assert_eq!(blocks.gradient_evals, columns.gradient_evals);
 }

@@ -291,7 +291,7 @@ impl Network {
     /// layer a batched matrix product), so the per-call cost of building tensors and a tape
     /// is paid once for `k` gradients; the copies never meet, so each gradient is the one
     /// [`Network::loss_grad`] computes (to rounding: the GEMM may block differently).
-    /// The transformer computes them one after another (not yet batched).
+    /// The transformer's copies ride along the batch: `k · n` sentences through attention.
     ///
     /// # Panics
     /// If `thetas` is not a whole number of parameter vectors or `grads` differs in length.
@@ -308,7 +308,7 @@ impl Network {
         );
         assert_eq!(grads.len(), thetas.len(), "grads must match thetas");
         let k = thetas.len() / p;
-        if self.spec.transformer.is_some() || k == 1 {
+        if k == 1 {
             return thetas
                 .chunks(p)
                 .zip(grads.chunks_mut(p))
@@ -317,11 +317,11 @@ impl Network {
         }
         match (&self.backend, &batch.data) {
             (Backend::Cpu(dev), BatchData::Cpu(b)) => {
-                self.mlp_block_chunks(dev, thetas, k, b, batch.len(), grads)
+                self.block_chunks(dev, thetas, k, b, batch.len(), grads)
             }
             #[cfg(feature = "cuda")]
             (Backend::Cuda(dev, _), BatchData::Cuda(b)) => {
-                self.mlp_block_chunks(dev, thetas, k, b, batch.len(), grads)
+                self.block_chunks(dev, thetas, k, b, batch.len(), grads)
             }
             #[cfg(feature = "cuda")]
             _ => panic!("a batch prepared for one device was used on another"),
@@ -332,10 +332,15 @@ impl Network {
     /// `n` examples: enough to amortise the per-call cost, few enough that the `k` copies'
     /// activations (`k · width · n` per layer) stay within a few MiB of cache-friendly memory.
     pub fn gradient_block(&self, n: usize) -> usize {
-        if self.spec.transformer.is_some() {
-            return 1;
+        let n = n.max(1);
+        let per_copy = match &self.spec.transformer {
+            // token rows times the widest layer, or the attention scores
+            Some(t) => {
+                (n * t.max_len * self.spec.width.max(t.ff)).max(n * t.heads * t.max_len * t.max_len)
+            }
+            None => self.spec.width.max(self.spec.inputs) * n,
         }
-        let per_copy = (self.spec.width.max(self.spec.inputs) * n.max(1)).max(self.layout.len);
+        .max(self.layout.len);
         (BLOCK_FLOATS / per_copy).clamp(1, MAX_BLOCK)
     }
 
@@ -704,9 +709,9 @@ const MAX_BLOCK: usize = 64;
 type Mat3<D, T> = Tensor<(usize, usize, usize), f64, D, T>;
 
 impl Network {
-    /// [`Network::mlp_block`] over every chunk of a batch of `n`, combined as
+    /// [`Network::block`] over every chunk of a batch of `n`, combined as
     /// [`Network::run_chunks`] combines one gradient.
-    fn mlp_block_chunks<D: Device<f64> + Par>(
+    fn block_chunks<D: Device<f64> + Par>(
         &self,
         dev: &D,
         thetas: &[f64],
@@ -716,11 +721,11 @@ impl Network {
         grads: &mut [f64],
     ) -> Vec<f64> {
         if let [one] = chunks {
-            return self.mlp_block(dev, thetas, k, &one.on, grads);
+            return self.block(dev, thetas, k, &one.on, grads);
         }
         let parts = map_chunks(chunks, |c| {
             let mut g = vec![0.0; thetas.len()];
-            let losses = self.mlp_block(dev, thetas, k, &c.on, &mut g);
+            let losses = self.block(dev, thetas, k, &c.on, &mut g);
             (losses, g)
         });
         grads.fill(0.0);
@@ -733,8 +738,9 @@ impl Network {
         losses
     }
 
-    /// [`Network::loss_grad_block`] for the MLP.
-    fn mlp_block<D: Device<f64>>(
+    /// [`Network::loss_grad_block`] on one chunk: every tensor as `(k, rows, cols)` (copy `i`
+    /// is theta `i`'s slice), each copy's loss, and the gradient of their sum.
+    fn block<D: Device<f64>>(
         &self,
         dev: &D,
         thetas: &[f64],
@@ -743,11 +749,6 @@ impl Network {
         grads: &mut [f64],
     ) -> Vec<f64> {
         let p = self.layout.len;
-        let Input::Features(xt) = &batch.input else {
-            unreachable!("the MLP takes features")
-        };
-        let n = xt.shape().1;
-        // every tensor as (k, rows, cols): copy i is theta i's slice
         let params: Vec<Mat3<D, NoneTape>> = self
             .layout
             .tensors
@@ -761,6 +762,38 @@ impl Network {
                 dev.tensor_from_vec(v, (k, r, c))
             })
             .collect();
+        let per_copy = match (&batch.input, &self.spec.transformer) {
+            (Input::Features(xt), None) => self.mlp_block(&params, k, xt, &batch.onehot),
+            (Input::Tokens(tokens), Some(shape)) => transformer::loss_block(
+                &self.spec,
+                shape,
+                self.variant,
+                &params,
+                tokens,
+                &batch.onehot,
+            ),
+            _ => unreachable!("prepare() builds the input the model takes"),
+        };
+        let losses = per_copy.as_vec();
+        let g: Gradients<f64, D> = per_copy.sum::<(), _>().backward();
+        for (t, param) in self.layout.tensors.iter().zip(&params) {
+            let v = g.get(param).as_vec();
+            for (c, grad) in grads.chunks_mut(p).enumerate() {
+                grad[t.range()].copy_from_slice(&v[c * t.len..(c + 1) * t.len]);
+            }
+        }
+        losses
+    }
+
+    /// The MLP's block: each copy's mean loss `(k,)`.
+    fn mlp_block<D: Device<f64>>(
+        &self,
+        params: &[Mat3<D, NoneTape>],
+        k: usize,
+        xt: &Mat<D, NoneTape>,
+        onehot: &Mat<D, NoneTape>,
+    ) -> Tensor<(usize,), f64, D, OwnedTape<f64, D>> {
+        let n = xt.shape().1;
         let width = self.spec.width;
         let first_scale = 2 * (self.spec.depth + 2);
         let act = self.spec.activation;
@@ -807,22 +840,12 @@ impl Network {
         let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
         let logits = w.matmul(h) + bias(2 * i + 1);
         let classes = logits.shape().1;
-        // each copy's summed log-likelihood; their total's gradient is every copy's own
-        let onehot = batch
-            .onehot
+        // each copy's mean log-likelihood; their total's gradient is every copy's own
+        let onehot = onehot
             .clone()
             .broadcast_like::<_, Axis<0>>(&(k, classes, n));
-        let per_copy = (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>()
-            * (-1.0 / n as f64);
-        let losses = per_copy.as_vec();
-        let g: Gradients<f64, D> = per_copy.sum::<(), _>().backward();
-        for (t, param) in self.layout.tensors.iter().zip(&params) {
-            let v = g.get(param).as_vec();
-            for (c, grad) in grads.chunks_mut(p).enumerate() {
-                grad[t.range()].copy_from_slice(&v[c * t.len..(c + 1) * t.len]);
-            }
-        }
-        losses
+        (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>()
+            * (-1.0 / n as f64)
     }
 }
 

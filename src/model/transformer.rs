@@ -42,6 +42,12 @@
 //! id, so a parameter's gradient is found under the `(rows, cols)` matrix it was built as.
 //! The GELU is `fast_gelu` (the tanh form): dfdx 0.13's exact GELU has a wrong derivative.
 //!
+//! [`loss_block`] is the same forward for `k` parameter vectors at once (issue 18): every
+//! tensor stacked as `(k, rows, cols)`, token rows `(k, N, d)`, the `k` copies' sentences
+//! side by side through attention as `k · n` sentences, each copy's embedding table offset by
+//! `c · vocab` in one gather. Tested against one gradient at a time to 1e-12
+//! (tests/block_gradient.rs).
+//!
 //! A lesioned block (see `dfdx_backend.rs`) skips both sub-layers, leaving `h` unchanged, and
 //! its `BLOCK_TENSORS` parameters unused. The capture copies token rows of real tokens only
 //! (mask 1), in the batch's example-major order; the head's input is one pooled row per example.
@@ -216,12 +222,12 @@ impl<'a, D: Device<f64>> Params<'a, D> {
 
 /// `h + alpha * f` (residual) or `f` (plain) keeping both tapes: `f` was computed from a
 /// retaped copy of `h`, whose own tape holds every earlier op.
-fn skip<D: Device<f64>, T: Tape<f64, D>>(
+fn skip<S: Shape, D: Device<f64>, T: Tape<f64, D>>(
     variant: Variant,
     alpha: f64,
-    h: Mat<D, T>,
-    f: Mat<D, T>,
-) -> Mat<D, T> {
+    h: Tensor<S, f64, D, T>,
+    f: Tensor<S, f64, D, T>,
+) -> Tensor<S, f64, D, T> {
     match variant {
         Variant::Residual => h + f * alpha,
         Variant::Plain => {
@@ -402,4 +408,147 @@ pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
         "every parameter is used or passed over once"
     );
     logits
+}
+
+type Mat3<D, T> = Tensor<(usize, usize, usize), f64, D, T>;
+
+/// [`Params`] for a block of `k` parameter vectors: every tensor as `(k, rows, cols)`, copy
+/// `c` being vector `c`'s slice.
+struct BlockParams<'a, D: Device<f64>> {
+    all: &'a [Mat3<D, NoneTape>],
+    next: usize,
+}
+
+type Owned<D> = OwnedTape<f64, D>;
+
+impl<'a, D: Device<f64>> BlockParams<'a, D> {
+    fn matrix(&mut self) -> Mat3<D, Owned<D>> {
+        let p = &self.all[self.next];
+        self.next += 1;
+        p.retaped()
+    }
+
+    /// A 1-D tensor (stored `(k, len, 1)`) as `(k, len)`.
+    fn vector(&mut self) -> Tensor<(usize, usize), f64, D, Owned<D>> {
+        let p = self.matrix();
+        let (k, len, _) = *p.shape();
+        p.reshape_like(&(k, len))
+    }
+
+    /// `x Wᵀ + b` per copy, `x (k, rows, in)`, `W (k, out, in)`.
+    fn linear(&mut self, x: Mat3<D, Owned<D>>) -> Mat3<D, Owned<D>> {
+        let w = self.matrix();
+        let b = self.vector();
+        let (k, rows, _) = *x.shape();
+        let out = w.shape().1;
+        x.matmul(w.permute::<_, Axes3<0, 2, 1>>()) + b.broadcast_like::<_, Axis<1>>(&(k, rows, out))
+    }
+
+    fn layer_norm(&mut self, x: Mat3<D, Owned<D>>) -> Mat3<D, Owned<D>> {
+        let g = self.vector();
+        let b = self.vector();
+        let shape = *x.shape();
+        x.normalize::<Axis<2>>(LN_EPS) * g.broadcast_like::<_, Axis<1>>(&shape)
+            + b.broadcast_like::<_, Axis<1>>(&shape)
+    }
+}
+
+/// [`forward`] (intact, with a tape) for `k` parameter vectors in one pass: the copies are a
+/// leading batch dimension, so every linear layer is one batched matrix product over `k`,
+/// attention runs over `k · n` sentences and LayerNorm, softmax and the activation over
+/// `k · N` rows. The copies never meet. Returns each copy's mean loss `(k,)` over the batch,
+/// whose sum's gradient is every copy's own gradient.
+pub(crate) fn loss_block<D: Device<f64>>(
+    spec: &ModelSpec,
+    shape: &TransformerShape,
+    variant: Variant,
+    params: &[Mat3<D, NoneTape>],
+    batch: &TokenBatch<D>,
+    onehot: &Mat<D, NoneTape>,
+) -> Tensor<(usize,), f64, D, Owned<D>> {
+    let dev = batch.mask.device().clone();
+    let n = batch.inv_count.shape().0;
+    let k = params[0].shape().0;
+    let (d, l, heads) = (spec.width, shape.max_len, shape.heads);
+    let dh = d / heads;
+    let rows = n * l;
+    let kn = k * n;
+    let mut p = BlockParams {
+        all: params,
+        next: 0,
+    };
+
+    // embeddings: copy c's table is rows c·vocab.. of the stacked tables
+    let vocab = params[0].shape().1;
+    let ids = batch.ids.as_vec();
+    let ids: Vec<usize> = (0..k)
+        .flat_map(|c| ids.iter().map(move |&i| i + c * vocab))
+        .collect();
+    let embed = p.matrix().reshape_like(&(k * vocab, d));
+    let tok = embed.gather(dev.tensor_from_vec(ids, (k * rows,)));
+    let pos = p.matrix().broadcast_like::<_, Axis<1>>(&(k, n, l, d));
+    let mut h: Mat3<D, Owned<D>> =
+        (tok.reshape_like(&(k, n, l, d)) + pos).reshape_like(&(k, rows, d));
+
+    // the batch's masks, once per copy
+    let key_bias = batch
+        .key_bias
+        .clone()
+        .broadcast_like::<_, Axis<0>>(&(k, n, l))
+        .reshape_like(&(kn, l));
+    let mask = batch
+        .mask
+        .clone()
+        .broadcast_like::<_, Axis<0>>(&(k, n, l))
+        .reshape_like(&(kn, l));
+    let inv_count = batch
+        .inv_count
+        .clone()
+        .broadcast_like::<_, Axis<0>>(&(k, n))
+        .reshape_like(&(kn,));
+
+    let scale = 1.0 / (dh as f64).sqrt();
+    for _ in 0..spec.depth {
+        let x = p.layer_norm(h.retaped());
+        let heads_of = |t: Mat3<D, Owned<D>>| t.reshape_like(&(kn, l, heads, dh));
+        let q = heads_of(p.linear(x.retaped()) * scale).permute::<_, Axes4<0, 2, 1, 3>>();
+        let kt = heads_of(p.linear(x.retaped())).permute::<_, Axes4<0, 2, 3, 1>>();
+        let v = heads_of(p.linear(x)).permute::<_, Axes4<0, 2, 1, 3>>();
+        let scores = q.matmul(kt)
+            + key_bias
+                .clone()
+                .broadcast_like::<_, Axes2<1, 2>>(&(kn, heads, l, l));
+        let att = scores.softmax::<Axis<3>>().matmul(v);
+        let merged = att
+            .permute::<_, Axes4<0, 2, 1, 3>>()
+            .reshape_like(&(k, rows, d));
+        let f = p.linear(merged);
+        h = skip(variant, spec.alpha, h, f);
+
+        let x = p.layer_norm(h.retaped());
+        let z = p.linear(x);
+        let z = match spec.activation {
+            Activation::Relu => z.relu(),
+            Activation::Gelu => z.fast_gelu(),
+            Activation::Tanh => z.tanh(),
+        };
+        let f = p.linear(z);
+        h = skip(variant, spec.alpha, h, f);
+    }
+
+    let h = p.layer_norm(h).reshape_like(&(kn, l, d));
+    let summed =
+        (h * mask.broadcast_like::<_, Axis<2>>(&(kn, l, d))).sum::<(usize, usize), Axis<1>>();
+    let pooled =
+        (summed * inv_count.broadcast_like::<_, Axis<1>>(&(kn, d))).reshape_like(&(k, n, d));
+    let w = p.matrix();
+    let b = p.vector();
+    let classes = w.shape().1;
+    let logits = w.matmul(pooled.permute::<_, Axes3<0, 2, 1>>())
+        + b.broadcast_like::<_, Axis<2>>(&(k, classes, n));
+    debug_assert_eq!(p.next, params.len(), "every parameter is used once");
+    let onehot = onehot
+        .clone()
+        .broadcast_like::<_, Axis<0>>(&(k, classes, n));
+    (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>() * (-1.0 / n as f64)
 }
