@@ -209,11 +209,77 @@ fn transformer(c: &mut Criterion) {
     g.finish();
 }
 
+/// A transformer small enough for a dense Hessian (1,810 parameters: d = 8, 2 blocks of 2
+/// heads, ff 16, 64 token ids, 8 positions), 64 random sentences: the dense Hessian in blocks
+/// (the copies through attention together) and one gradient at a time.
+fn transformer_dense(c: &mut Criterion) {
+    use rand::{Rng, SeedableRng};
+    use resprune::model::{Activation, ModelSpec, TransformerShape};
+    let spec = ModelSpec {
+        inputs: 8,
+        width: 8,
+        depth: 2,
+        classes: 2,
+        activation: Activation::Gelu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: Some(TransformerShape {
+            vocab: 64,
+            max_len: 8,
+            heads: 2,
+            ff: 16,
+        }),
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n = 64;
+    let mut x = vec![0.0; n * 8];
+    for i in 0..n {
+        for t in 0..rng.gen_range(3..=8) {
+            x[i * 8 + t] = rng.gen_range(1..64) as f64;
+        }
+    }
+    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    let mut g = c.benchmark_group(format!("transformer_{}", spec.num_params()));
+    g.sample_size(10);
+    let never = AtomicBool::new(false);
+    for v in Variant::BOTH {
+        let net = Network::new(&spec, v);
+        let theta = spec.theta_for(v, &spec.init(&mut rng));
+        let batch = net.prepare(&x, &y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        g.bench_function(format!("{v}/dense_hessian_blocks"), |b| {
+            b.iter(|| curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap())
+        });
+        g.bench_function(format!("{v}/dense_hessian_columns"), |b| {
+            b.iter(|| {
+                curvature::dense_hessian(&OneByOne(&loss), &theta, 1e-5, &never, &|_| {}).unwrap()
+            })
+        });
+        let mut grad = vec![0.0; theta.len()];
+        g.bench_function(format!("{v}/gradient"), |b| {
+            b.iter(|| net.loss_grad(&theta, &batch, &mut grad))
+        });
+        // per gradient in blocks of several sizes (the size rule picks 8 here)
+        for k in [4, 8, 16, 64] {
+            let thetas: Vec<f64> = (0..k).flat_map(|_| theta.iter().copied()).collect();
+            let mut grads = vec![0.0; thetas.len()];
+            g.bench_function(format!("{v}/gradient_block_{k}"), |b| {
+                b.iter(|| loss.loss_grad_block(&thetas, &mut grads))
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     dense_article,
     whole_article_run,
     hvp_large,
-    transformer
+    transformer,
+    transformer_dense
 );
 criterion_main!(benches);
