@@ -228,6 +228,17 @@ pub fn replay(
             r.stored.machine.threads, r.new.machine.threads
         );
     }
+    if r.stored.machine.kernels != r.new.machine.kernels {
+        let was = match r.stored.machine.kernels.as_str() {
+            "" => "gemm 0.15 (before records kept it)",
+            k => k,
+        };
+        eprintln!(
+            "note: the record's matrix products ran {was}, this replay's {}; results may \
+             differ in the last digits (vendor/README.md)",
+            r.new.machine.kernels
+        );
+    }
     println!("replay of {}: {}", path.display(), r.new_path.display());
     if r.new.machine.device != r.stored.machine.device {
         println!(
@@ -246,7 +257,8 @@ pub fn replay(
     }
     if !c.not_compared.is_empty() {
         println!(
-            "not compared (another device or thread count sums in another order): {} \
+            "not compared (another device, thread count or GEMM kernel sums in another \
+             order): {} \
              finite-difference noise measures of the dense spectra (asymmetry, noise_floor, \
              and the negatives, near_zero and condition counts that hinge on eigenvalues \
              within that noise)",

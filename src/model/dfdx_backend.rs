@@ -704,6 +704,24 @@ fn map_chunks<C, T>(chunks: &[C], f: impl Fn(&C) -> T) -> Vec<T> {
     chunks.iter().map(f).collect()
 }
 
+/// The CPU matrix-product kernels this build runs on this machine, e.g. `gemm 0.19 avx512f`:
+/// dfdx's CPU matmuls go through `gemm` (0.19 in vendor/dfdx), which picks its microkernels
+/// at run time by the CPU's vector width, and each width sums in its own order. A record
+/// keeps this so a replay can tell a summation order changed (like another thread count).
+pub fn cpu_kernels() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let simd = if std::arch::is_x86_feature_detected!("avx512f") {
+        "avx512f"
+    } else if std::arch::is_x86_feature_detected!("fma") {
+        "fma"
+    } else {
+        "sse2"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let simd = std::env::consts::ARCH;
+    format!("gemm 0.19 {simd}")
+}
+
 /// Multiply-adds of a forward pass worth a chunk of their own (~1 ms of a gradient): below
 /// this, splitting the batch over threads costs more than it saves.
 pub const CHUNK_WORK: usize = 1 << 21;

@@ -10,7 +10,7 @@ mod transformer;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-pub use dfdx_backend::{Backend, Network, PreparedBatch, CHUNK_WORK};
+pub use dfdx_backend::{cpu_kernels, Backend, Network, PreparedBatch, CHUNK_WORK};
 
 /// The two members of a model pair: same layers, same initial `theta`, differing only in the skip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

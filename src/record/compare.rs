@@ -20,7 +20,7 @@ pub const NOT_COMPARED: &[&str] = &[
 
 /// What a dense finite-difference spectrum says about its own noise, and the counts that
 /// hinge on eigenvalues within that noise, relative to the spectrum: in another summation
-/// order (another device or thread count) they differ by design, so such a replay does not
+/// order (another device, thread count or GEMM kernel) they differ by design, so such a replay does not
 /// compare them (docs/gpu.md).
 pub const FD_NOISE: &[&str] = &[
     "asymmetry",
@@ -119,9 +119,17 @@ fn device_of(machine_device: &str) -> &str {
     machine_device.split_whitespace().next().unwrap_or("")
 }
 
+/// Whether two runs summed in different orders: another device, thread count or CPU GEMM
+/// kernels (`machine.kernels`; a record without it ran gemm 0.15's, which no build runs now).
+pub fn summed_differently(stored: &Record, new: &Record) -> bool {
+    device_of(&stored.machine.device) != device_of(&new.machine.device)
+        || stored.machine.threads != new.machine.threads
+        || stored.machine.kernels != new.machine.kernels
+}
+
 /// Compares a stored record with a new run of its config, value by value.
 ///
-/// When the two ran in different summation orders (another device, another thread count),
+/// When the two ran in different summation orders ([`summed_differently`]),
 /// the [`FD_NOISE`] fields of the dense spectra are left out and listed in
 /// `Comparison::not_compared`.
 ///
@@ -139,8 +147,7 @@ pub fn compare(stored: &Record, new: &Record, tolerance: f64) -> Comparison {
     }
     let stored_value = diff::to_value(stored);
     let new_value = diff::to_value(new);
-    let reordered = device_of(&stored.machine.device) != device_of(&new.machine.device)
-        || stored.machine.threads != new.machine.threads;
+    let reordered = summed_differently(stored, new);
     // from both sides: a condition resolved in one summation order may not be in the other
     let mut noise: Vec<String> = Vec::new();
     for value in [&stored_value, &new_value]

@@ -125,20 +125,56 @@ pub fn under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
-/// The array a leaf belongs to when it is an element of an `eigenvalues` list
-/// (`plain.spectrum.eigenvalues[3]` -> `plain.spectrum.eigenvalues`).
-fn eigenvalue_list(path: &str) -> Option<&str> {
-    let (list, _) = path.strip_suffix(']')?.rsplit_once('[')?;
-    (list == "eigenvalues" || list.ends_with(".eigenvalues")).then_some(list)
+/// The group of numbers a leaf's error is measured against (its largest magnitude), and
+/// whether the leaf counts towards that scale; `None` for a leaf measured against itself.
+///
+/// - an element of an `eigenvalues` list: the list;
+/// - an element of an SLQ density's `density` or `weights` list: the list (a weight or a
+///   density value far below the largest is zero to the others' accuracy); of its `nodes` or
+///   `grid`: both together (eigenvalue positions, in the Hessian's units);
+/// - under a `lanczos` table, the entries of `alpha` and `beta` (the tridiagonal `T`) set the
+///   scale, and they and the Ritz pairs' `value` and `residual` in `top` / `bottom` are
+///   measured against it.
+fn scale_group(path: &str) -> Option<(&str, bool)> {
+    let list = path
+        .strip_suffix(']')
+        .and_then(|p| p.rsplit_once('['))
+        .map(|(list, _)| list);
+    let named = |list: &str, name: &str| list == name || list.ends_with(&format!(".{name}"));
+    if let Some(list) = list {
+        if named(list, "eigenvalues")
+            || named(list, "density.density")
+            || named(list, "density.weights")
+        {
+            return Some((list, true));
+        }
+        // nodes and grid share one scale: both are in the Hessian's units
+        for axis in [".nodes", ".grid"] {
+            if let Some(table) = list.strip_suffix(axis).filter(|t| named(t, "density")) {
+                return Some((table, true));
+            }
+        }
+    }
+    let at = if path.starts_with("lanczos.") {
+        0
+    } else {
+        path.find(".lanczos.")? + 1
+    };
+    let (group, rest) = path.split_at(at + "lanczos".len());
+    let rest = &rest[1..];
+    let coefficient = rest.starts_with("alpha[") || rest.starts_with("beta[");
+    let ritz = (rest.starts_with("top[") || rest.starts_with("bottom["))
+        && (rest.ends_with("].value") || rest.ends_with("].residual"));
+    (coefficient || ritz).then_some((group, coefficient))
 }
 
-/// The largest finite `|λ|` of each `eigenvalues` list, over both sides.
-fn eigenvalue_scales<'a>(a: &'a [Leaf], b: &'a [Leaf]) -> HashMap<&'a str, f64> {
+/// The largest finite magnitude of each [`scale_group`], over both sides.
+fn group_scales<'a>(a: &'a [Leaf], b: &'a [Leaf]) -> HashMap<&'a str, f64> {
     let mut scales: HashMap<&str, f64> = HashMap::new();
     for l in a.iter().chain(b) {
-        if let (Some(list), Some(x)) = (eigenvalue_list(&l.path), number(&l.value)) {
-            let s = scales.entry(list).or_insert(0.0);
-            if x.is_finite() {
+        if let (Some((group, sets)), Some(x)) = (scale_group(&l.path), number(&l.value)) {
+            let s = scales.entry(group).or_insert(0.0);
+            if sets && x.is_finite() {
                 *s = s.max(x.abs());
             }
         }
@@ -153,7 +189,11 @@ fn eigenvalue_scales<'a>(a: &'a [Leaf], b: &'a [Leaf]) -> HashMap<&'a str, f64> 
 /// An eigenvalue's error is measured against the largest |λ| of its list, not against
 /// itself: an eigen-solve (and a finite-difference Hessian) fixes every eigenvalue to an
 /// absolute accuracy proportional to ‖H‖ (Weyl's inequality), so the relative error of an
-/// eigenvalue near zero is noise, not a difference.
+/// eigenvalue near zero is noise, not a difference. The same holds for Lanczos's
+/// coefficients and Ritz pairs (entries of `T = QᵀHQ`, measured against the largest entry of
+/// `T`) and for an SLQ density (a sum of Gaussians whose weights and nodes carry that
+/// absolute error; a value in its tail of 1e-31 is zero to that accuracy, so the density is
+/// measured against its peak). See [`scale_group`].
 pub fn compare(
     stored: &Value,
     new: &Value,
@@ -165,7 +205,7 @@ pub fn compare(
     let a: Vec<Leaf> = leaves(stored).into_iter().filter(keep).collect();
     let b: Vec<Leaf> = leaves(new).into_iter().filter(keep).collect();
     let b_index: HashMap<&str, &Value> = b.iter().map(|l| (l.path.as_str(), &l.value)).collect();
-    let scales = eigenvalue_scales(&a, &b);
+    let scales = group_scales(&a, &b);
     let mut out = Comparison::default();
     for l in &a {
         let Some(v) = b_index.get(l.path.as_str()) else {
@@ -181,7 +221,7 @@ pub fn compare(
         let rel_error = match (number(&l.value), number(v)) {
             (Some(x), Some(y)) => {
                 out.numbers += 1;
-                let e = match eigenvalue_list(&l.path).and_then(|list| scales.get(list)) {
+                let e = match scale_group(&l.path).and_then(|(group, _)| scales.get(group)) {
                     Some(&scale) if scale > 0.0 && x.is_finite() && y.is_finite() => {
                         rel_error(x, y).min((x - y).abs() / scale)
                     }
@@ -507,10 +547,75 @@ mod tests {
         assert_eq!(c.mismatches[0].path, "s.eigenvalues[0]");
         assert!((c.mismatches[0].rel_error.unwrap() - 0.25).abs() < 1e-12);
         assert_eq!(
-            eigenvalue_list("plain.spectrum.eigenvalues[3]"),
-            Some("plain.spectrum.eigenvalues")
+            scale_group("plain.spectrum.eigenvalues[3]"),
+            Some(("plain.spectrum.eigenvalues", true))
         );
-        assert_eq!(eigenvalue_list("plain.spectrum.per_layer[0].stats.n"), None);
+        assert_eq!(scale_group("plain.spectrum.per_layer[0].stats.n"), None);
         assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
+    }
+
+    #[test]
+    fn lanczos_coefficients_ritz_pairs_and_densities_are_measured_on_their_scale() {
+        let lz = "replicates[0].plain.spectrum.lanczos";
+        assert_eq!(scale_group(&format!("{lz}.alpha[13]")), Some((lz, true)));
+        assert_eq!(scale_group(&format!("{lz}.beta[0]")), Some((lz, true)));
+        assert_eq!(
+            scale_group(&format!("{lz}.top[1].residual")),
+            Some((lz, false))
+        );
+        assert_eq!(
+            scale_group(&format!("{lz}.bottom[4].value")),
+            Some((lz, false))
+        );
+        assert_eq!(scale_group(&format!("{lz}.steps")), None);
+        assert_eq!(scale_group("lanczos.alpha[0]"), Some(("lanczos", true)));
+        assert_eq!(
+            scale_group("plain.spectrum.density.density[7]"),
+            Some(("plain.spectrum.density.density", true))
+        );
+        assert_eq!(
+            scale_group("plain.spectrum.density.grid[7]"),
+            Some(("plain.spectrum.density", true))
+        );
+        assert_eq!(
+            scale_group("plain.spectrum.density.nodes[0]"),
+            Some(("plain.spectrum.density", true))
+        );
+        assert_eq!(
+            scale_group("plain.spectrum.density.weights[3]"),
+            Some(("plain.spectrum.density.weights", true))
+        );
+        assert_eq!(scale_group("plain.spectrum.density.sigma"), None);
+        assert_eq!(scale_group("plain.pruning[0].delta_loss"), None);
+
+        // a small coefficient that moved by 1e-12 of T's scale matches at 1e-9, as does a
+        // residual at rounding level and a density's far tail; a real change does not
+        let a: Value = toml::from_str(
+            "[lanczos]\nsteps = 3\nalpha = [2.0, 0.0005]\nbeta = [0.5]\n\
+             [[lanczos.top]]\nvalue = 2.1\nresidual = 4e-13\n\
+             [density]\ndensity = [12.0, 1.4e-31]\n",
+        )
+        .unwrap();
+        let b: Value = toml::from_str(
+            "[lanczos]\nsteps = 3\nalpha = [2.0, 0.000500000002]\nbeta = [0.5]\n\
+             [[lanczos.top]]\nvalue = 2.1\nresidual = 6e-13\n\
+             [density]\ndensity = [12.0, 1.5e-31]\n",
+        )
+        .unwrap();
+        let c = compare(&a, &b, &[], 1e-9, false);
+        assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
+        let (_, e) = c.largest.unwrap();
+        assert!(e > 0.0 && e <= 1e-9, "{e}");
+        let b: Value = toml::from_str(
+            "[lanczos]\nsteps = 3\nalpha = [2.0, 0.0006]\nbeta = [0.5]\n\
+             [[lanczos.top]]\nvalue = 2.1\nresidual = 4e-13\n\
+             [density]\ndensity = [12.0, 1.4e-31]\n",
+        )
+        .unwrap();
+        let c = compare(&a, &b, &[], 1e-9, false);
+        assert_eq!(c.mismatches.len(), 1);
+        assert_eq!(c.mismatches[0].path, "lanczos.alpha[1]");
+        // 1e-4 of T's largest entry, 2.0
+        assert!((c.mismatches[0].rel_error.unwrap() - 5e-5).abs() < 1e-12);
     }
 }
