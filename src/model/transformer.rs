@@ -145,11 +145,47 @@ pub(crate) struct TokenBatch<D: Device<f64>> {
     /// `(n,)`: 1 / number of real tokens of each example (1 for an all-padding row, which
     /// then pools to zeros instead of NaN).
     pub inv_count: Tensor<(usize,), f64, D>,
+    /// The batch in runs of similar length, each trimmed to its longest example (empty for a
+    /// batch too small to split: it runs whole). See [`Buckets`].
+    buckets: Option<Buckets<D>>,
 }
 
+/// A batch sorted by length and cut into runs of at least [`MIN_BUCKET`] examples, each run
+/// cut to its longest example's length: the padding a pass computes and then throws away
+/// shrinks (on the bundled reviews, 8 runs hold 63 % of the padded tokens and 45 % of the
+/// attention scores). A padded position changes nothing a real one computes (its key weighs
+/// exactly 0, its query is dropped by the pooling), so each example's pooled row, logits and
+/// loss are the padded pass's up to the matrix products' rounding (they block other row
+/// counts differently: `≤ 1e-14` relative, tests/length_buckets.rs); the gradient sums the
+/// runs' contributions in another order (rounding too).
+#[derive(Clone, Debug)]
+struct Buckets<D: Device<f64>> {
+    runs: Vec<TokenBatch<D>>,
+    /// Row `i` of the batch is row `order[i]` of the runs laid end to end.
+    order: Tensor<(usize,), usize, D>,
+}
+
+/// Fewest examples in a run of [`Buckets`]: below it a run's per-op cost outweighs the
+/// padding it saves (measured: docs/performance.md, "Length buckets").
+pub(crate) const MIN_BUCKET: usize = 32;
+/// Most runs per batch.
+const MAX_BUCKETS: usize = 8;
+
 impl<D: Device<f64>> TokenBatch<D> {
-    /// `ids` holds `n` rows of `max_len` token ids (0 = padding).
+    /// `ids` holds `n` rows of `max_len` token ids (0 = padding); a batch of at least
+    /// `2 · MIN_BUCKET` examples is also cut into [`Buckets`].
     pub(crate) fn new(dev: &D, ids: Vec<usize>, n: usize, max_len: usize) -> Self {
+        let buckets = (n >= 2 * MIN_BUCKET).then(|| Buckets::new(dev, &ids, n, max_len));
+        Self::whole(dev, ids, n, max_len, buckets)
+    }
+
+    fn whole(
+        dev: &D,
+        ids: Vec<usize>,
+        n: usize,
+        max_len: usize,
+        buckets: Option<Buckets<D>>,
+    ) -> Self {
         assert_eq!(ids.len(), n * max_len, "ids must hold n rows of max_len");
         let mask: Vec<f64> = ids.iter().map(|&i| f64::from(u8::from(i != 0))).collect();
         let key_bias: Vec<f64> = mask
@@ -167,6 +203,36 @@ impl<D: Device<f64>> TokenBatch<D> {
             mask: dev.tensor_from_vec(mask, (n, max_len)),
             key_bias: dev.tensor_from_vec(key_bias, (n, max_len)),
             inv_count: dev.tensor_from_vec(inv_count, (n,)),
+            buckets,
+        }
+    }
+}
+
+impl<D: Device<f64>> Buckets<D> {
+    fn new(dev: &D, ids: &[usize], n: usize, max_len: usize) -> Self {
+        // the length a row needs: up to its last real token
+        let need = |i: usize| {
+            let row = &ids[i * max_len..(i + 1) * max_len];
+            row.iter().rposition(|&t| t != 0).map_or(1, |p| p + 1)
+        };
+        let mut by_len: Vec<usize> = (0..n).collect();
+        by_len.sort_by_key(|&i| (need(i), i));
+        let count = (n / MIN_BUCKET).clamp(1, MAX_BUCKETS);
+        let mut runs = Vec::with_capacity(count);
+        let mut order = vec![0; n];
+        for b in 0..count {
+            let rows = &by_len[b * n / count..(b + 1) * n / count];
+            let len = rows.iter().map(|&i| need(i)).max().unwrap_or(1);
+            let mut run_ids = Vec::with_capacity(rows.len() * len);
+            for (k, &i) in rows.iter().enumerate() {
+                order[i] = b * n / count + k;
+                run_ids.extend_from_slice(&ids[i * max_len..i * max_len + len]);
+            }
+            runs.push(TokenBatch::whole(dev, run_ids, rows.len(), len, None));
+        }
+        Buckets {
+            runs,
+            order: dev.tensor_from_vec(order, (n,)),
         }
     }
 }
@@ -274,6 +340,10 @@ impl Capture<'_> {
 /// `params` holds one matrix per tensor of [`tensors`], in order; 1-D tensors come as
 /// `(len, 1)`. `lesioned[b]`: block `b` is the identity (empty: none is). `capture`: where to
 /// copy the linear layers' inputs and the block streams.
+///
+/// A batch with [`Buckets`] runs each run of similar length through the encoder and puts
+/// the pooled rows back in batch order before the head; a capture runs the batch whole (its
+/// token rows are copied in batch order).
 pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
     spec: &ModelSpec,
     shape: &TransformerShape,
@@ -284,12 +354,52 @@ pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
     capture: Option<&mut Activations>,
 ) -> Mat<D, T> {
     let n = batch.inv_count.shape().0;
+    let (pooled, next) = match (&batch.buckets, capture) {
+        (Some(b), None) => {
+            let mut runs = b
+                .runs
+                .iter()
+                .map(|run| encode::<D, T>(spec, shape, variant, params, run, lesioned, None));
+            let (first, next) = runs.next().expect("a bucketed batch has runs");
+            let all = runs.fold(first, |all, (x, _)| (all, x).concat_along(Axis::<0>));
+            (all.gather(b.order.clone()), next)
+        }
+        (_, capture) => encode(spec, shape, variant, params, batch, lesioned, capture),
+    };
+
+    // head: W (classes, d) @ pooledᵀ (d, n), a fresh (classes, n) result
+    let mut p = Params { all: params, next };
+    let w = p.matrix::<T>();
+    let b = p.vector::<T>();
+    let classes = w.shape().0;
+    let logits = w.matmul(pooled.permute::<_, Axes2<1, 0>>())
+        + b.broadcast_like::<_, Axis<1>>(&(classes, n));
+    debug_assert_eq!(
+        p.next,
+        params.len(),
+        "every parameter is used or passed over once"
+    );
+    logits
+}
+
+/// The encoder up to the pooled rows `(n, d)`, and the index of the head's first tensor.
+/// The sequence length is the batch's own (a bucket's may be shorter than `max_len`).
+fn encode<D: Device<f64>, T: Tape<f64, D>>(
+    spec: &ModelSpec,
+    shape: &TransformerShape,
+    variant: Variant,
+    params: &[Mat<D, NoneTape>],
+    batch: &TokenBatch<D>,
+    lesioned: &[bool],
+    capture: Option<&mut Activations>,
+) -> (Mat<D, T>, usize) {
+    let n = batch.inv_count.shape().0;
     let mut cap = capture.map(|acts| Capture {
         real: batch.mask.as_vec().iter().map(|&m| m > 0.0).collect(),
         acts,
     });
     let d = spec.width;
-    let l = shape.max_len;
+    let l = batch.mask.shape().1;
     let heads = shape.heads;
     let dh = d / heads;
     let rows = n * l;
@@ -302,7 +412,15 @@ pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
     // embeddings: (N, d), one row per token
     let embed = p.matrix::<T>();
     let tok: Mat<D, T> = embed.gather(batch.ids.clone());
-    let pos = p.matrix::<T>().broadcast_like::<_, Axis<0>>(&(n, l, d));
+    let pos = p.matrix::<T>();
+    // a shorter bucket takes the first `l` positions
+    let pos = if pos.shape().0 == l {
+        pos
+    } else {
+        let dev = pos.device().clone();
+        pos.gather(dev.tensor_from_vec((0..l).collect(), (l,)))
+    };
+    let pos = pos.broadcast_like::<_, Axis<0>>(&(n, l, d));
     let mut h: Mat<D, T> = (tok.reshape_like(&(n, l, d)) + pos).reshape_like(&(rows, d));
 
     let scale = 1.0 / (dh as f64).sqrt();
@@ -393,21 +511,10 @@ pub(crate) fn forward<D: Device<f64>, T: Tape<f64, D>>(
             .clone()
             .broadcast_like::<_, Axis<1>>(&(n, d));
 
-    // head: W (classes, d) @ pooledᵀ (d, n), a fresh (classes, n) result
     if let Some(c) = cap.as_mut() {
         c.input("head.weight".into(), (n, d, pooled.as_vec()));
     }
-    let w = p.matrix::<T>();
-    let b = p.vector::<T>();
-    let classes = w.shape().0;
-    let logits = w.matmul(pooled.permute::<_, Axes2<1, 0>>())
-        + b.broadcast_like::<_, Axis<1>>(&(classes, n));
-    debug_assert_eq!(
-        p.next,
-        params.len(),
-        "every parameter is used or passed over once"
-    );
-    logits
+    (pooled, p.next)
 }
 
 type Mat3<D, T> = Tensor<(usize, usize, usize), f64, D, T>;
