@@ -274,8 +274,52 @@ fn transformer_dense(c: &mut Criterion) {
     g.finish();
 }
 
+/// How the dense spectrum's cost grows: the article's MLP (10 inputs, 1 block, 2 classes,
+/// 100 examples) at widths 20, 27, 38, 48 — 682, 1,109, 1,978 and 2,978 parameters — the
+/// Hessian (2n gradients) and its eigenvalues timed apart, one model, all threads.
+fn dense_sizes(c: &mut Criterion) {
+    use rand::{Rng, SeedableRng};
+    use resprune::model::{Activation, ModelSpec};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n = 100;
+    let x: Vec<f64> = (0..n * 10).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    let mut g = c.benchmark_group("dense_sizes");
+    g.sample_size(10);
+    let never = AtomicBool::new(false);
+    for width in [20, 27, 38, 48] {
+        let spec = ModelSpec {
+            inputs: 10,
+            width,
+            depth: 1,
+            classes: 2,
+            activation: Activation::Relu,
+            alpha: 1.0,
+            learned_alpha: false,
+            transformer: None,
+        };
+        let net = Network::new(&spec, Variant::Residual);
+        let theta = spec.init(&mut rng);
+        let batch = net.prepare(&x, &y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        let p = theta.len();
+        g.bench_function(format!("{p}/hessian"), |b| {
+            b.iter(|| curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap())
+        });
+        let h = curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
+        g.bench_function(format!("{p}/eigenvalues"), |b| {
+            b.iter(|| h.eigenvalues().unwrap())
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    dense_sizes,
     dense_article,
     whole_article_run,
     hvp_large,
