@@ -43,14 +43,6 @@ fn around(theta: &[f64], k: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
-
 /// The block's gradients and losses against `loss_grad` one vector at a time. Only rounding
 /// separates them (the same operations, GEMMs blocked differently), so 1e-12 relative to the
 /// gradient's largest entry is ~1e4 ulps of headroom, while a copy mixed up with another or
@@ -69,7 +61,7 @@ fn assert_block_matches(net: &Network, x: &[f64], y: &[usize], k: usize) {
     for c in 0..k {
         let mut one = vec![0.0; p];
         let eval = net.loss_grad(&thetas[c * p..(c + 1) * p], &batch, &mut one);
-        let rel = max_rel(&block[c * p..(c + 1) * p], &one);
+        let rel = common::max_rel(&block[c * p..(c + 1) * p], &one);
         assert!(rel <= 1e-12, "copy {c}: gradient differs by {rel:e}");
         assert!(
             (losses[c] - eval.loss).abs() <= 1e-12 * eval.loss.abs(),
@@ -79,7 +71,7 @@ fn assert_block_matches(net: &Network, x: &[f64], y: &[usize], k: usize) {
         );
     }
     // copies are different points: the block did not compute one gradient k times
-    assert!(max_rel(&block[..p], &block[p..2 * p]) > 1e-3);
+    assert!(common::max_rel(&block[..p], &block[p..2 * p]) > 1e-3);
 }
 
 #[test]
@@ -103,22 +95,9 @@ fn a_block_with_learned_scales_equals_one_gradient_at_a_time() {
     assert_block_matches(&net, &x, &y, 5);
 }
 
-/// `n` padded sentences of 2..=5 tokens (ids 1..=10) for [`common::tiny_transformer`].
-fn sentences(n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut x = vec![0.0; n * 5];
-    for i in 0..n {
-        for t in 0..rng.gen_range(2..=5) {
-            x[i * 5 + t] = rng.gen_range(1..11) as f64;
-        }
-    }
-    let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
-    (x, y)
-}
-
 #[test]
 fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
-    let (x, y) = sentences(9, 3);
+    let (x, y) = common::sentences(9, 3, 2..=5);
     for act in [Activation::Gelu, Activation::Relu, Activation::Tanh] {
         let spec = ModelSpec {
             activation: act,
@@ -136,7 +115,7 @@ fn a_block_of_transformer_gradients_equals_one_gradient_at_a_time() {
 /// chunks combined as one gradient is) equals one gradient at a time over the same chunks.
 #[test]
 fn a_block_over_chunks_equals_one_gradient_at_a_time() {
-    let (x, y) = sentences(11, 8);
+    let (x, y) = common::sentences(11, 8, 2..=5);
     let net = Network::new(&common::tiny_transformer(), Variant::Residual);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let theta0 = net
@@ -152,7 +131,7 @@ fn a_block_over_chunks_equals_one_gradient_at_a_time() {
     for c in 0..k {
         let mut one = vec![0.0; p];
         let eval = net.loss_grad(&thetas[c * p..(c + 1) * p], &batch, &mut one);
-        let rel = max_rel(&block[c * p..(c + 1) * p], &one);
+        let rel = common::max_rel(&block[c * p..(c + 1) * p], &one);
         assert!(rel <= 1e-12, "copy {c}: gradient differs by {rel:e}");
         assert!((losses[c] - eval.loss).abs() <= 1e-12 * eval.loss.abs());
     }
@@ -193,7 +172,7 @@ fn the_dense_hessian_from_blocks_equals_the_one_column_by_column() {
 
 #[test]
 fn the_transformer_dense_hessian_from_blocks_equals_the_one_column_by_column() {
-    let (x, y) = sentences(7, 5);
+    let (x, y) = common::sentences(7, 5, 2..=5);
     for v in Variant::BOTH {
         assert_dense_from_blocks(&Network::new(&common::tiny_transformer(), v), &x, &y);
     }
@@ -210,7 +189,7 @@ fn assert_dense_from_blocks(net: &Network, x: &[f64], y: &[usize]) {
     let columns = dense_hessian(&OneByOne(loss), &theta, 1e-5, &never, &|_| {}).unwrap();
     // the same perturbed points and the same differences: only the gradients' rounding
     // (1e-12 relative, above) divided by the step 2h ~ 2e-5 can separate them
-    let rel = max_rel(&blocks.data, &columns.data);
+    let rel = common::max_rel(&blocks.data, &columns.data);
     assert!(
         rel <= 1e-7,
         "{}: block Hessian differs by {rel:e}",

@@ -51,14 +51,6 @@ fn theta(net: &Network) -> Vec<f64> {
     t
 }
 
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
-
 fn grad(net: &Network, theta: &[f64], b: &PreparedBatch) -> (f64, f64, Vec<f64>) {
     let mut g = vec![0.0; net.dim()];
     let e = net.loss_grad(theta, b, &mut g);
@@ -79,11 +71,11 @@ fn assert_chunks_match(net: &Network, n: usize, parts: usize) {
     let (l2, a2, g2) = grad(net, &t, &cut);
     assert!((l1 - l2).abs() <= 1e-12 * l1.abs(), "loss {l1} vs {l2}");
     assert_eq!(a1, a2, "accuracy");
-    let rel = max_rel(&g2, &g1);
+    let rel = common::max_rel(&g2, &g1);
     assert!(rel <= 1e-12, "gradient differs by {rel:e}");
     let e = net.evaluate(&t, &cut);
     assert!((e.loss - l1).abs() <= 1e-12 * l1.abs());
-    assert!(max_rel(&net.logits(&t, &cut), &net.logits(&t, &whole)) <= 1e-12);
+    assert!(common::max_rel(&net.logits(&t, &cut), &net.logits(&t, &whole)) <= 1e-12);
     let mut skip = vec![false; net.spec().depth];
     skip[0] = true;
     let (lw, lc) = (
@@ -97,11 +89,11 @@ fn assert_chunks_match(net: &Network, n: usize, parts: usize) {
     assert_eq!(aw.inputs.len(), ac.inputs.len());
     for (w, c) in aw.inputs.iter().zip(&ac.inputs) {
         assert_eq!((&w.weight, w.rows, w.cols), (&c.weight, c.rows, c.cols));
-        assert!(max_rel(&c.x, &w.x) <= 1e-12, "{}", w.weight);
+        assert!(common::max_rel(&c.x, &w.x) <= 1e-12, "{}", w.weight);
     }
     for (w, c) in aw.blocks.iter().zip(&ac.blocks) {
         assert_eq!(w.rows, c.rows);
-        assert!(max_rel(&c.h_out, &w.h_out) <= 1e-12);
+        assert!(common::max_rel(&c.h_out, &w.h_out) <= 1e-12);
     }
     // a block of gradients on the cut batch
     let p = net.dim();
@@ -109,7 +101,7 @@ fn assert_chunks_match(net: &Network, n: usize, parts: usize) {
     let mut block = vec![0.0; 2 * p];
     net.loss_grad_block(&thetas, &cut, &mut block);
     let (_, _, g) = grad(net, &thetas[..p], &whole);
-    assert!(max_rel(&block[p..], &g) <= 1e-12);
+    assert!(common::max_rel(&block[p..], &g) <= 1e-12);
 }
 
 #[test]

@@ -8,31 +8,17 @@
 //! whole, padded to `max_len`): chunks are independent passes, so their logits are the whole
 //! padded batch's.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use resprune::model::{Network, Variant};
 
 mod common;
 
-/// `n` sentences of 0..=5 tokens (one all-padding row) for [`common::tiny_transformer`].
+/// `n` sentences of 1..=5 tokens, the first all padding.
 fn sentences(n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut x = vec![0.0; n * 5];
-    for i in 1..n {
-        for t in 0..rng.gen_range(1..=5) {
-            x[i * 5 + t] = rng.gen_range(1..11) as f64;
-        }
-    }
-    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    let (mut x, y) = common::sentences(n, seed, 1..=5);
+    x[..5].fill(0.0);
     (x, y)
-}
-
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
 }
 
 #[test]
@@ -54,7 +40,7 @@ fn bucketed_passes_equal_padded_ones() {
         // the same arithmetic on the real positions; only the matrix products' blocking
         // (other row counts) can move a last digit
         let (zb, zp) = (net.logits(&theta, &bucketed), net.logits(&theta, &padded));
-        let rel = max_rel(&zb, &zp);
+        let rel = common::max_rel(&zb, &zp);
         assert!(rel <= 1e-14, "{v}: logits differ by {rel:e}");
         // the loss: the same per-example terms, summed whole against in five chunks
         let (eb, ep) = (
@@ -78,7 +64,7 @@ fn bucketed_passes_equal_padded_ones() {
         let (mut gb, mut gp) = (vec![0.0; p], vec![0.0; p]);
         net.loss_grad(&theta, &bucketed, &mut gb);
         net.loss_grad(&theta, &padded, &mut gp);
-        let rel = max_rel(&gb, &gp);
+        let rel = common::max_rel(&gb, &gp);
         assert!(rel <= 1e-12, "{v}: gradient differs by {rel:e}");
         assert!(gp.iter().any(|g| g.abs() > 1e-3));
         // a capture runs whole: its token rows in batch order, as the chunks give them
@@ -89,7 +75,7 @@ fn bucketed_passes_equal_padded_ones() {
         assert_eq!(ab.inputs.len(), ap.inputs.len());
         for (a, b) in ab.inputs.iter().zip(&ap.inputs) {
             assert_eq!((a.rows, a.cols), (b.rows, b.cols), "{}", a.weight);
-            assert!(max_rel(&a.x, &b.x) <= 1e-14, "{}", a.weight);
+            assert!(common::max_rel(&a.x, &b.x) <= 1e-14, "{}", a.weight);
         }
     }
 }
@@ -112,7 +98,7 @@ fn a_block_of_gradients_over_a_bucketed_batch_equals_one_at_a_time() {
     for c in 0..3 {
         let mut one = vec![0.0; p];
         net.loss_grad(&thetas[c * p..(c + 1) * p], &batch, &mut one);
-        let rel = max_rel(&block[c * p..(c + 1) * p], &one);
+        let rel = common::max_rel(&block[c * p..(c + 1) * p], &one);
         assert!(rel <= 1e-12, "copy {c}: {rel:e}");
     }
 }

@@ -84,6 +84,34 @@ pub fn tiny_transformer() -> ModelSpec {
     }
 }
 
+/// `max |a − b| / max |b|`: a difference relative to the reference's largest entry.
+pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// `n` sentences for [`tiny_transformer`] (ids 1..=10, padded to its 5 positions), each of a
+/// length drawn from `lens`, and labels 0/1 alternating.
+pub fn sentences(
+    n: usize,
+    seed: u64,
+    lens: std::ops::RangeInclusive<usize>,
+) -> (Vec<f64>, Vec<usize>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut x = vec![0.0; n * 5];
+    for i in 0..n {
+        for t in 0..rng.gen_range(lens.clone()) {
+            x[i * 5 + t] = rng.gen_range(1..11) as f64;
+        }
+    }
+    let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    (x, y)
+}
+
 /// A sweep of tiny synthetic points (40 examples, 4 features, 2 epochs, dense spectrum, 2
 /// seeds each): a fraction of a second per point. `sweep` holds the `[sweep]` lines.
 pub fn tiny_sweep(name: &str, width: usize, sweep: &str) -> String {
