@@ -86,6 +86,26 @@ fn dense_article(c: &mut Criterion) {
         g.bench_function(format!("{v}/gradient_block_{k}"), |b| {
             b.iter(|| loss.loss_grad_block(&thetas, &mut grads))
         });
+        // 40 Hutchinson probes (no early stop): in blocks of products, and one at a time
+        let opts = curvature::hutchinson::HutchinsonOptions {
+            min_samples: 40,
+            max_samples: 40,
+            tol: 0.0,
+            seed: 1,
+        };
+        g.bench_function(format!("{v}/hutchinson_40_blocks"), |b| {
+            b.iter(|| {
+                let mut h = FdHvp::new(&loss, &theta, 1e-5);
+                curvature::hutchinson::hutchinson(&mut h, &opts, &never).unwrap()
+            })
+        });
+        g.bench_function(format!("{v}/hutchinson_40_single"), |b| {
+            b.iter(|| {
+                let hidden = OneByOne(&loss);
+                let mut h = FdHvp::new(&hidden, &theta, 1e-5);
+                curvature::hutchinson::hutchinson(&mut h, &opts, &never).unwrap()
+            })
+        });
     }
     g.finish();
 }

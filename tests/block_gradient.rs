@@ -197,3 +197,98 @@ fn assert_dense_from_blocks(net: &Network, x: &[f64], y: &[usize]) {
     );
     assert_eq!(blocks.gradient_evals, columns.gradient_evals);
 }
+
+/// Products through the network's block (the central pair `θ ± hv` in one pass, several
+/// products per pass) against the same products one gradient at a time.
+#[test]
+fn hessian_vector_products_in_blocks_equal_them_one_gradient_at_a_time() {
+    use resprune::curvature::{FdHvp, Hvp};
+    let (x, y) = features(30, 5, 3, 12);
+    for net in [
+        Network::new(&mlp(Activation::Tanh, 2, false), Variant::Residual),
+        Network::new(&common::tiny_transformer(), Variant::Plain),
+    ] {
+        let (x, y) = if net.spec().transformer.is_some() {
+            common::sentences(9, 4, 2..=5)
+        } else {
+            (x.clone(), y.clone())
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let theta = net
+            .spec()
+            .theta_for(net.variant(), &net.spec().init(&mut rng));
+        let batch = net.prepare(&x, &y);
+        let loss = BatchLoss {
+            net: &net,
+            batch: &batch,
+        };
+        let n = theta.len();
+        let vs: Vec<f64> = (0..3 * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut blocked = FdHvp::new(&loss, &theta, 1e-5);
+        assert!(blocked.block_size() >= 3, "{}", blocked.block_size());
+        let mut outs = vec![0.0; 3 * n];
+        blocked.hvp_block(&vs, &mut outs);
+        assert_eq!(blocked.gradient_evals(), 6);
+        let mut one = vec![0.0; n];
+        blocked.hvp(&vs[..n], &mut one);
+        let hidden = OneByOne(BatchLoss {
+            net: &net,
+            batch: &batch,
+        });
+        let mut single = FdHvp::new(&hidden, &theta, 1e-5);
+        assert_eq!(single.block_size(), 1);
+        for c in 0..3 {
+            let mut want = vec![0.0; n];
+            single.hvp(&vs[c * n..(c + 1) * n], &mut want);
+            // gradients equal to 1e-12 relative, divided by 2h (h ~ 1e-5): 1e-7
+            let rel = common::max_rel(&outs[c * n..(c + 1) * n], &want);
+            assert!(rel <= 1e-7, "product {c}: {rel:e}");
+            if c == 0 {
+                assert!(common::max_rel(&one, &want) <= 1e-7);
+            }
+        }
+    }
+}
+
+/// Hutchinson's probes drawn in blocks: the same probes in the same order, so the same
+/// stopping point and the same estimates (to the products' rounding).
+#[test]
+fn hutchinson_in_blocks_stops_where_it_does_one_probe_at_a_time() {
+    use resprune::curvature::hutchinson::{hutchinson, HutchinsonOptions};
+    use resprune::curvature::FdHvp;
+    let (x, y) = features(30, 5, 3, 13);
+    let net = Network::new(&mlp(Activation::Tanh, 1, false), Variant::Residual);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let theta = net.spec().init(&mut rng);
+    let batch = net.prepare(&x, &y);
+    let loss = BatchLoss {
+        net: &net,
+        batch: &batch,
+    };
+    let hidden = OneByOne(BatchLoss {
+        net: &net,
+        batch: &batch,
+    });
+    let never = AtomicBool::new(false);
+    for tol in [0.05, 1e-9] {
+        let opts = HutchinsonOptions {
+            min_samples: 5,
+            max_samples: 37,
+            tol,
+            seed: 3,
+        };
+        let a = hutchinson(&mut FdHvp::new(&loss, &theta, 1e-5), &opts, &never).unwrap();
+        let b = hutchinson(&mut FdHvp::new(&hidden, &theta, 1e-5), &opts, &never).unwrap();
+        assert_eq!(a.samples, b.samples, "tol {tol}");
+        if tol < 1e-6 {
+            // never met: every probe, the last block shorter than the others
+            assert_eq!(a.samples, 37);
+        }
+        for (p, q) in [
+            (a.trace.value, b.trace.value),
+            (a.trace_sq.value, b.trace_sq.value),
+        ] {
+            assert!((p - q).abs() <= 1e-7 * q.abs(), "{p} vs {q}");
+        }
+    }
+}

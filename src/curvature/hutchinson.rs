@@ -142,15 +142,12 @@ pub fn hutchinson<H: Hvp + ?Sized>(
     );
     let min_samples = opts.min_samples.max(2).min(opts.max_samples);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut hv = vec![0.0; n];
     let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut probes = Probes::new(h.block_size());
     for k in 1..=opts.max_samples {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(CurvatureError::Cancelled);
-        }
-        let v = rademacher(&mut rng, n);
-        h.hvp(&v, &mut hv);
-        let vhv: f64 = v.iter().zip(&hv).map(|(x, y)| x * y).sum();
+        // probe k is the k-th draw whether it comes alone or in a block
+        let (v, hv) = probes.next(h, &mut rng, opts.max_samples - (k - 1), cancel)?;
+        let vhv: f64 = v.iter().zip(hv).map(|(x, y)| x * y).sum();
         let hv2: f64 = hv.iter().map(|y| y * y).sum();
         if !vhv.is_finite() || !hv2.is_finite() {
             return Err(CurvatureError::Eigen(format!(
@@ -170,6 +167,58 @@ pub fn hutchinson<H: Hvp + ?Sized>(
     Ok(estimates(&a, &b, n))
 }
 
+/// Rademacher probes and their products, drawn and computed [`Hvp::block_size`] at a time
+/// (one [`Hvp::hvp_block`] call) and handed out one by one, so a stopping rule sees them in
+/// draw order exactly as if they came singly; a block is never larger than the probes left
+/// (at most `block − 1` products past an early stop are spent).
+struct Probes {
+    block: usize,
+    vs: Vec<f64>,
+    hvs: Vec<f64>,
+    next: usize,
+    len: usize,
+}
+
+impl Probes {
+    fn new(block: usize) -> Self {
+        Probes {
+            block: block.max(1),
+            vs: Vec::new(),
+            hvs: Vec::new(),
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// The next probe and its product; `left` bounds the block drawn when one is needed.
+    /// `cancel` is checked before every block.
+    fn next<H: Hvp + ?Sized>(
+        &mut self,
+        h: &mut H,
+        rng: &mut ChaCha8Rng,
+        left: usize,
+        cancel: &AtomicBool,
+    ) -> Result<(&[f64], &[f64]), CurvatureError> {
+        let n = h.dim();
+        if self.next == self.len {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(CurvatureError::Cancelled);
+            }
+            self.len = self.block.min(left).max(1);
+            self.vs.clear();
+            for _ in 0..self.len {
+                self.vs.extend(rademacher(rng, n));
+            }
+            self.hvs.resize(self.len * n, 0.0);
+            h.hvp_block(&self.vs, &mut self.hvs);
+            self.next = 0;
+        }
+        let at = self.next * n..(self.next + 1) * n;
+        self.next += 1;
+        Ok((&self.vs[at.clone()], &self.hvs[at]))
+    }
+}
+
 /// The diagonal of `H` estimated as the mean of `v ⊙ H v` over `samples` seeded Rademacher
 /// probes (`E[v ⊙ H v] = diag(H)`; the error in entry `i` has variance `Σ_{j≠i} H_ij² / samples`).
 /// Zeros when `samples == 0`. `cancel` is checked before every product.
@@ -181,15 +230,11 @@ pub fn diagonal<H: Hvp + ?Sized>(
 ) -> Result<Vec<f64>, CurvatureError> {
     let n = h.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut hv = vec![0.0; n];
     let mut sum = vec![0.0; n];
-    for _ in 0..samples {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(CurvatureError::Cancelled);
-        }
-        let v = rademacher(&mut rng, n);
-        h.hvp(&v, &mut hv);
-        for ((s, x), y) in sum.iter_mut().zip(&v).zip(&hv) {
+    let mut probes = Probes::new(h.block_size());
+    for k in 0..samples {
+        let (v, hv) = probes.next(h, &mut rng, samples - k, cancel)?;
+        for ((s, x), y) in sum.iter_mut().zip(v).zip(hv) {
             *s += x * y;
         }
     }

@@ -214,15 +214,28 @@ impl<H: Hvp> Hvp for Counted<'_, H> {
     }
     fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
         self.inner.hvp(v, out);
-        self.done += 1;
+        self.count(1);
+    }
+    fn hvp_block(&mut self, vs: &[f64], outs: &mut [f64]) {
+        self.inner.hvp_block(vs, outs);
+        self.count(vs.len() / self.inner.dim().max(1));
+    }
+    fn block_size(&self) -> usize {
+        self.inner.block_size()
+    }
+    fn gradient_evals(&self) -> usize {
+        self.inner.gradient_evals()
+    }
+}
+
+impl<H: Hvp> Counted<'_, H> {
+    fn count(&mut self, products: usize) {
+        self.done += products;
         (self.progress)(SpectrumProgress {
             phase: self.phase,
             done: self.done.min(self.total),
             total: self.total,
         });
-    }
-    fn gradient_evals(&self) -> usize {
-        self.inner.gradient_evals()
     }
 }
 
@@ -259,6 +272,22 @@ impl<H: Hvp> Hvp for Restricted<'_, H> {
         self.full_v[self.range.clone()].copy_from_slice(v);
         self.inner.hvp(&self.full_v, &mut self.full_out);
         out.copy_from_slice(&self.full_out[self.range.clone()]);
+    }
+    fn hvp_block(&mut self, vs: &[f64], outs: &mut [f64]) {
+        let (n, r) = (self.inner.dim(), self.range.clone());
+        let k = vs.len() / r.len().max(1);
+        let mut full = vec![0.0; k * n];
+        for (f, v) in full.chunks_mut(n).zip(vs.chunks(r.len())) {
+            f[r.clone()].copy_from_slice(v);
+        }
+        let mut full_out = vec![0.0; k * n];
+        self.inner.hvp_block(&full, &mut full_out);
+        for (o, f) in outs.chunks_mut(r.len()).zip(full_out.chunks(n)) {
+            o.copy_from_slice(&f[r.clone()]);
+        }
+    }
+    fn block_size(&self) -> usize {
+        self.inner.block_size()
     }
     fn gradient_evals(&self) -> usize {
         self.inner.gradient_evals()
