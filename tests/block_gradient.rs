@@ -231,6 +231,14 @@ fn hessian_vector_products_in_blocks_equal_them_one_gradient_at_a_time() {
         assert_eq!(blocked.gradient_evals(), 6);
         let mut one = vec![0.0; n];
         blocked.hvp(&vs[..n], &mut one);
+        // forward differences divide by h ~ 1e-8: they never mix a block with a single pass
+        let mut fwd = FdHvp::forward(&loss, &theta, 1e-8);
+        assert_eq!(fwd.block_size(), 1);
+        let mut fouts = vec![0.0; 3 * n];
+        fwd.hvp_block(&vs, &mut fouts);
+        let mut f1 = vec![0.0; n];
+        fwd.hvp(&vs[2 * n..], &mut f1);
+        assert_eq!(&fouts[2 * n..], &f1[..]);
         let hidden = OneByOne(BatchLoss {
             net: &net,
             batch: &batch,
@@ -255,7 +263,7 @@ fn hessian_vector_products_in_blocks_equal_them_one_gradient_at_a_time() {
 #[test]
 fn hutchinson_in_blocks_stops_where_it_does_one_probe_at_a_time() {
     use resprune::curvature::hutchinson::{hutchinson, HutchinsonOptions};
-    use resprune::curvature::FdHvp;
+    use resprune::curvature::{FdHvp, Hvp};
     let (x, y) = features(30, 5, 3, 13);
     let net = Network::new(&mlp(Activation::Tanh, 1, false), Variant::Residual);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
@@ -277,9 +285,16 @@ fn hutchinson_in_blocks_stops_where_it_does_one_probe_at_a_time() {
             tol,
             seed: 3,
         };
-        let a = hutchinson(&mut FdHvp::new(&loss, &theta, 1e-5), &opts, &never).unwrap();
-        let b = hutchinson(&mut FdHvp::new(&hidden, &theta, 1e-5), &opts, &never).unwrap();
+        let (mut ha, mut hb) = (
+            FdHvp::new(&loss, &theta, 1e-5),
+            FdHvp::new(&hidden, &theta, 1e-5),
+        );
+        let a = hutchinson(&mut ha, &opts, &never).unwrap();
+        let b = hutchinson(&mut hb, &opts, &never).unwrap();
         assert_eq!(a.samples, b.samples, "tol {tol}");
+        // blocks only cover the probes certain to be taken: no product past the stop
+        assert_eq!(ha.gradient_evals(), hb.gradient_evals(), "tol {tol}");
+        assert_eq!(ha.gradient_evals(), 2 * a.samples);
         if tol < 1e-6 {
             // never met: every probe, the last block shorter than the others
             assert_eq!(a.samples, 37);

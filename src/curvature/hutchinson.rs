@@ -125,7 +125,8 @@ fn estimates(a: &[f64], b: &[f64], n: usize) -> Hutchinson {
 ///
 /// Takes at least `min(max(min_samples, 2), max_samples)` probes, then stops as soon as the
 /// relative standard errors of the trace and of `tr(H²)` are both at most `tol`, or at
-/// `max_samples`. Memory: two `n`-vectors and two numbers per probe.
+/// `max_samples`. Memory: two `n`-vectors per probe of a block ([`Hvp::block_size`]) and two
+/// numbers per probe.
 ///
 /// # Panics
 /// When `max_samples == 0` or `h.dim() == 0`.
@@ -145,8 +146,11 @@ pub fn hutchinson<H: Hvp + ?Sized>(
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let mut probes = Probes::new(h.block_size());
     for k in 1..=opts.max_samples {
-        // probe k is the k-th draw whether it comes alone or in a block
-        let (v, hv) = probes.next(h, &mut rng, opts.max_samples - (k - 1), cancel)?;
+        // probe k is the k-th draw whether it comes alone or in a block; blocks only cover
+        // probes that are certain to be taken (up to `min_samples`), so an early stop spends
+        // exactly the products it did one at a time
+        let certain = min_samples.saturating_sub(k - 1).max(1);
+        let (v, hv) = probes.next(h, &mut rng, certain, cancel)?;
         let vhv: f64 = v.iter().zip(hv).map(|(x, y)| x * y).sum();
         let hv2: f64 = hv.iter().map(|y| y * y).sum();
         if !vhv.is_finite() || !hv2.is_finite() {
@@ -167,10 +171,10 @@ pub fn hutchinson<H: Hvp + ?Sized>(
     Ok(estimates(&a, &b, n))
 }
 
-/// Rademacher probes and their products, drawn and computed [`Hvp::block_size`] at a time
-/// (one [`Hvp::hvp_block`] call) and handed out one by one, so a stopping rule sees them in
-/// draw order exactly as if they came singly; a block is never larger than the probes left
-/// (at most `block − 1` products past an early stop are spent).
+/// Rademacher probes and their products, drawn and computed up to [`Hvp::block_size`] at a
+/// time (one [`Hvp::hvp_block`] call) and handed out one by one, so a stopping rule sees them
+/// in draw order exactly as if they came singly; a block never holds more probes than the
+/// caller is certain to use.
 struct Probes {
     block: usize,
     vs: Vec<f64>,
@@ -190,8 +194,8 @@ impl Probes {
         }
     }
 
-    /// The next probe and its product; `left` bounds the block drawn when one is needed.
-    /// `cancel` is checked before every block.
+    /// The next probe and its product; `left` (the probes certainly used from here on)
+    /// bounds the block drawn when one is needed. `cancel` is checked before every block.
     fn next<H: Hvp + ?Sized>(
         &mut self,
         h: &mut H,
@@ -221,7 +225,8 @@ impl Probes {
 
 /// The diagonal of `H` estimated as the mean of `v ⊙ H v` over `samples` seeded Rademacher
 /// probes (`E[v ⊙ H v] = diag(H)`; the error in entry `i` has variance `Σ_{j≠i} H_ij² / samples`).
-/// Zeros when `samples == 0`. `cancel` is checked before every product.
+/// Zeros when `samples == 0`. The probes go in blocks of [`Hvp::block_size`]; `cancel` is
+/// checked before every block.
 pub fn diagonal<H: Hvp + ?Sized>(
     h: &mut H,
     samples: usize,

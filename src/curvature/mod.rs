@@ -84,10 +84,7 @@ pub trait Hvp {
     /// block gradient) overrides it. Each product is the one [`Hvp::hvp`] gives, up to the
     /// rounding of a batched pass.
     fn hvp_block(&mut self, vs: &[f64], outs: &mut [f64]) {
-        let n = self.dim();
-        for (v, out) in vs.chunks(n).zip(outs.chunks_mut(n)) {
-            self.hvp(v, out);
-        }
+        one_by_one(self, vs, outs);
     }
     /// How many products [`Hvp::hvp_block`] should be given at once.
     fn block_size(&self) -> usize {
@@ -96,6 +93,17 @@ pub trait Hvp {
     /// Gradient evaluations spent so far (0 for oracles that use none).
     fn gradient_evals(&self) -> usize {
         0
+    }
+}
+
+/// [`Hvp::hvp_block`] as single products.
+fn one_by_one<H: Hvp + ?Sized>(h: &mut H, vs: &[f64], outs: &mut [f64]) {
+    let n = h.dim();
+    if n == 0 {
+        return;
+    }
+    for (v, out) in vs.chunks(n).zip(outs.chunks_mut(n)) {
+        h.hvp(v, out);
     }
 }
 
@@ -250,35 +258,30 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
 
     /// The perturbed points of every product in one [`LossGrad::loss_grad_block`] call:
     /// `θ + h_i v_i, θ − h_i v_i` per product (central), `θ + h_i v_i` (forward).
+    ///
+    /// Central differences only: a forward difference divides by `h ~ 1e-8`, so its `g(θ)`
+    /// and `g(θ + hv)` must come from the same kind of pass (a block and a single pass may
+    /// round differently by `1e-12`, which `/h` would make `1e-4`); it goes one by one.
     fn hvp_block(&mut self, vs: &[f64], outs: &mut [f64]) {
         let n = self.theta.len();
-        if vs.len() <= n || self.loss.block_size() < 2 {
-            for (v, out) in vs.chunks(n).zip(outs.chunks_mut(n)) {
-                self.hvp(v, out);
-            }
-            return;
-        }
         let central = self.scheme == FdScheme::Central;
-        if !central {
-            self.g0();
+        if !central || vs.len() <= n || self.loss.block_size() < 2 {
+            return one_by_one(self, vs, outs);
         }
         let steps: Vec<f64> = vs
             .chunks(n)
             .map(|v| fd_step_for(&self.theta, v, self.fd_step))
             .collect();
-        let mut points = Vec::with_capacity(vs.len() * if central { 2 } else { 1 });
+        let mut points = Vec::with_capacity(2 * vs.len());
         for (v, &h) in vs.chunks(n).zip(&steps).filter(|(_, &h)| h != 0.0) {
             points.extend(self.theta.iter().zip(v).map(|(t, x)| t + h * x));
-            if central {
-                points.extend(self.theta.iter().zip(v).map(|(t, x)| t - h * x));
-            }
+            points.extend(self.theta.iter().zip(v).map(|(t, x)| t - h * x));
         }
         let mut grads = vec![0.0; points.len()];
         if !points.is_empty() {
             self.loss.loss_grad_block(&points, &mut grads);
             self.evals += points.len() / n;
         }
-        let g0 = self.g0.as_deref().unwrap_or_default();
         let mut at = grads.chunks(n);
         for (out, &h) in outs.chunks_mut(n).zip(&steps) {
             if h == 0.0 {
@@ -286,28 +289,20 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
                 continue;
             }
             let plus = at.next().unwrap_or_default();
-            if central {
-                let minus = at.next().unwrap_or_default();
-                for ((o, p), m) in out.iter_mut().zip(plus).zip(minus) {
-                    *o = (p - m) / (2.0 * h);
-                }
-            } else {
-                for ((o, p), g) in out.iter_mut().zip(plus).zip(g0) {
-                    *o = (p - g) / h;
-                }
+            let minus = at.next().unwrap_or_default();
+            for ((o, p), m) in out.iter_mut().zip(plus).zip(minus) {
+                *o = (p - m) / (2.0 * h);
             }
         }
     }
 
-    /// Products per block: as many as the network's gradient block holds points, at most
-    /// [`MAX_HVP_BLOCK`].
+    /// Products per block (central differences): as many as the network's gradient block
+    /// holds pairs of points, at most [`MAX_HVP_BLOCK`]; 1 for forward differences.
     fn block_size(&self) -> usize {
-        let per = if self.scheme == FdScheme::Central {
-            2
-        } else {
-            1
-        };
-        (self.loss.block_size() / per).clamp(1, MAX_HVP_BLOCK)
+        match self.scheme {
+            FdScheme::Central => (self.loss.block_size() / 2).clamp(1, MAX_HVP_BLOCK),
+            FdScheme::Forward => 1,
+        }
     }
 
     fn gradient_evals(&self) -> usize {
@@ -315,8 +310,8 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
     }
 }
 
-/// Most products [`FdHvp`] takes per block: a stopping rule that is met inside a block has
-/// spent the rest of it for nothing (Hutchinson stops after its first few probes).
+/// Most products [`FdHvp`] takes per block (more buys nothing measurable on the CPU; the
+/// dense Hessian's own blocks are sized by the network).
 pub const MAX_HVP_BLOCK: usize = 8;
 
 /// A dense symmetric matrix, row-major.

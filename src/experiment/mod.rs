@@ -302,9 +302,19 @@ fn run_seeds(
         started_at,
         finished_at: now_utc(),
         replay_of: None,
-        machine: Machine {
-            device,
-            ..Machine::current(rayon::current_num_threads())
+        machine: {
+            let here = Machine::current(rayon::current_num_threads());
+            // the CPU's GEMM kernels sum a GPU run's products in no part
+            let kernels = if device.starts_with("cpu") {
+                here.kernels.clone()
+            } else {
+                String::new()
+            };
+            Machine {
+                device,
+                kernels,
+                ..here
+            }
         },
         timings,
         checkpoint: None,

@@ -308,11 +308,20 @@ impl Network {
         );
         assert_eq!(grads.len(), thetas.len(), "grads must match thetas");
         let k = thetas.len() / p;
-        if k == 1 {
+        let most = self.gradient_block(batch.len());
+        if k == 1 || most == 1 {
             return thetas
                 .chunks(p)
                 .zip(grads.chunks_mut(p))
                 .map(|(t, g)| self.loss_grad(t, batch, g).loss)
+                .collect();
+        }
+        if k > most {
+            // never more copies per pass than the block size allows
+            return thetas
+                .chunks(most * p)
+                .zip(grads.chunks_mut(most * p))
+                .flat_map(|(t, g)| self.loss_grad_block(t, batch, g))
                 .collect();
         }
         match (&self.backend, &batch.data) {
@@ -864,13 +873,7 @@ impl Network {
         let i = 1 + self.spec.depth;
         let w = params[2 * i].retaped::<OwnedTape<f64, D>>();
         let logits = w.matmul(h) + bias(2 * i + 1);
-        let classes = logits.shape().1;
-        // each copy's mean log-likelihood; their total's gradient is every copy's own
-        let onehot = onehot
-            .clone()
-            .broadcast_like::<_, Axis<0>>(&(k, classes, n));
-        (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>()
-            * (-1.0 / n as f64)
+        block_nll(logits, onehot)
     }
 }
 
@@ -881,6 +884,19 @@ fn as_matrix(t: &super::ParamTensor) -> (usize, usize) {
         [r] => (*r, 1),
         _ => unreachable!("MLP tensors are 1-D or 2-D"),
     }
+}
+
+/// Each copy's mean over examples of `-log softmax(z)[label]` for logits `(k, classes, n)`;
+/// the gradient of their sum is every copy's own.
+pub(crate) fn block_nll<D: Device<f64>, T: Tape<f64, D>>(
+    logits: Tensor<(usize, usize, usize), f64, D, T>,
+    onehot: &Mat<D, NoneTape>,
+) -> Tensor<(usize,), f64, D, T> {
+    let (k, classes, n) = *logits.shape();
+    let onehot = onehot
+        .clone()
+        .broadcast_like::<_, Axis<0>>(&(k, classes, n));
+    (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>() * (-1.0 / n as f64)
 }
 
 /// The mean over examples of `-log softmax(z)[label]`; classes run along axis 0.

@@ -654,8 +654,5 @@ pub(crate) fn loss_block<D: Device<f64>>(
     let logits = w.matmul(pooled.permute::<_, Axes3<0, 2, 1>>())
         + b.broadcast_like::<_, Axis<2>>(&(k, classes, n));
     debug_assert_eq!(p.next, params.len(), "every parameter is used once");
-    let onehot = onehot
-        .clone()
-        .broadcast_like::<_, Axis<0>>(&(k, classes, n));
-    (logits.log_softmax::<Axis<1>>() * onehot).sum::<(usize,), Axes2<1, 2>>() * (-1.0 / n as f64)
+    super::dfdx_backend::block_nll(logits, onehot)
 }

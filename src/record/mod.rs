@@ -60,8 +60,9 @@ pub struct Machine {
     /// Kernel threads the run used.
     pub threads: usize,
     pub device: String,
-    /// The CPU GEMM kernels (`gemm 0.19 avx512f`, `... fma`); empty in records written before
-    /// it was kept (they ran gemm 0.15's FMA kernels). Another value sums in another order.
+    /// The CPU GEMM kernels (`gemm 0.19 avx512f`, `... fma`); empty for a GPU run and in
+    /// records written before it was kept (they ran gemm 0.15's FMA kernels). Another value
+    /// sums in another order.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kernels: String,
 }
