@@ -344,10 +344,19 @@ impl Network {
     /// The transformer keeps ~20 tensors of that size per block (LayerNorms, projections,
     /// scores, softmax, activation) where the MLP keeps ~3, so its budget is an eighth:
     /// measured on a 1,810-parameter transformer (64 sentences, 2 threads; `cargo bench
-    /// --bench curvature -- transformer_1810`), per gradient 1.84 ms alone, 1.80 ms in blocks
-    /// of 4 and 16, 2.04 ms in blocks of 64 (the copies' activations out of cache).
+    /// --bench curvature -- transformer_1810`) before length buckets, per gradient 1.84 ms
+    /// alone, 1.80 ms in blocks of 4 and 16, 2.04 ms in blocks of 64. A block runs its
+    /// sentences padded, so on the CPU a batch whose chunks are cut into length buckets
+    /// takes one gradient at a time: there 1.62 ms alone against 1.77-1.79 ms in blocks
+    /// (the dense Hessian 3.09 s by columns against 3.27 s in blocks).
     pub fn gradient_block(&self, n: usize) -> usize {
         let n = n.max(1);
+        if self.spec.transformer.is_some()
+            && matches!(self.backend, Backend::Cpu(_))
+            && n / self.chunks_for(n) >= 2 * transformer::MIN_BUCKET
+        {
+            return 1;
+        }
         let (per_copy, budget) = match &self.spec.transformer {
             // token rows times the widest layer, or the attention scores
             Some(t) => (
