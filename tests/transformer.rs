@@ -5,6 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use resprune::model::{Activation, ModelSpec, Network, ParamKind, TransformerShape, Variant};
 
+mod common;
+
 /// vocab 11, max_len 5, d 4, 2 heads, ff 6, 3 classes.
 fn tiny(act: Activation, depth: usize, alpha: f64) -> ModelSpec {
     ModelSpec {
@@ -49,175 +51,6 @@ fn ids() -> (Vec<f64>, Vec<usize>) {
 
 // ---------------------------------------------------------------------------------------
 // Plain-Rust reference forward pass, one example at a time.
-
-struct Ref<'a> {
-    spec: &'a ModelSpec,
-    theta: &'a [f64],
-}
-
-impl Ref<'_> {
-    fn t(&self, name: &str) -> &[f64] {
-        let l = self.spec.layout();
-        let t = l
-            .get(name)
-            .unwrap_or_else(|| panic!("no tensor {name}"))
-            .clone();
-        &self.theta[t.range()]
-    }
-
-    /// `W x + b` of `prefix.weight [out, in]`, `prefix.bias`.
-    fn linear(&self, prefix: &str, x: &[f64]) -> Vec<f64> {
-        let w = self.t(&format!("{prefix}.weight"));
-        let b = self.t(&format!("{prefix}.bias"));
-        let inp = x.len();
-        b.iter()
-            .enumerate()
-            .map(|(r, bias)| bias + (0..inp).map(|c| w[r * inp + c] * x[c]).sum::<f64>())
-            .collect()
-    }
-
-    /// PyTorch LayerNorm: population variance, eps 1e-5.
-    fn ln(&self, prefix: &str, x: &[f64]) -> Vec<f64> {
-        let g = self.t(&format!("{prefix}.weight"));
-        let b = self.t(&format!("{prefix}.bias"));
-        let d = x.len() as f64;
-        let mean = x.iter().sum::<f64>() / d;
-        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d;
-        let sd = (var + 1e-5).sqrt();
-        x.iter()
-            .enumerate()
-            .map(|(i, v)| (v - mean) / sd * g[i] + b[i])
-            .collect()
-    }
-
-    fn act(&self, z: f64) -> f64 {
-        match self.spec.activation {
-            Activation::Relu => z.max(0.0),
-            Activation::Tanh => z.tanh(),
-            Activation::Gelu => {
-                let c = (2.0 / std::f64::consts::PI).sqrt();
-                0.5 * z * (1.0 + (c * (z + 0.044715 * z.powi(3))).tanh())
-            }
-        }
-    }
-
-    /// Multi-head self-attention over the rows `x`; padded keys are left out of the softmax.
-    fn attention(&self, prefix: &str, x: &[Vec<f64>], real: &[bool]) -> Vec<Vec<f64>> {
-        let shape = self.spec.transformer.unwrap();
-        let d = self.spec.width;
-        let dh = d / shape.heads;
-        let q: Vec<_> = x
-            .iter()
-            .map(|r| self.linear(&format!("{prefix}.q"), r))
-            .collect();
-        let k: Vec<_> = x
-            .iter()
-            .map(|r| self.linear(&format!("{prefix}.k"), r))
-            .collect();
-        let v: Vec<_> = x
-            .iter()
-            .map(|r| self.linear(&format!("{prefix}.v"), r))
-            .collect();
-        let l = x.len();
-        (0..l)
-            .map(|t| {
-                let mut o = vec![0.0; d];
-                for hd in 0..shape.heads {
-                    let cols = hd * dh..(hd + 1) * dh;
-                    let keys: Vec<usize> = (0..l).filter(|&s| real[s]).collect();
-                    let scores: Vec<f64> = keys
-                        .iter()
-                        .map(|&s| {
-                            cols.clone().map(|c| q[t][c] * k[s][c]).sum::<f64>()
-                                / (dh as f64).sqrt()
-                        })
-                        .collect();
-                    let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
-                    let z: f64 = e.iter().sum();
-                    for (j, &s) in keys.iter().enumerate() {
-                        for c in cols.clone() {
-                            o[c] += e[j] / z * v[s][c];
-                        }
-                    }
-                }
-                self.linear(&format!("{prefix}.out"), &o)
-            })
-            .collect()
-    }
-
-    fn skip(&self, v: Variant, h: &[Vec<f64>], f: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
-        match v {
-            Variant::Residual => h
-                .iter()
-                .zip(&f)
-                .map(|(a, b)| {
-                    a.iter()
-                        .zip(b)
-                        .map(|(x, y)| x + self.spec.alpha * y)
-                        .collect()
-                })
-                .collect(),
-            Variant::Plain => f,
-        }
-    }
-
-    /// Logits of one example; with `identity_blocks` the blocks are skipped entirely.
-    fn logits(&self, v: Variant, ids: &[usize], identity_blocks: bool) -> Vec<f64> {
-        let d = self.spec.width;
-        let emb = self.t("embed.weight");
-        let pos = self.t("pos.weight");
-        let real: Vec<bool> = ids.iter().map(|&i| i != 0).collect();
-        let mut h: Vec<Vec<f64>> = ids
-            .iter()
-            .enumerate()
-            .map(|(t, &i)| (0..d).map(|c| emb[i * d + c] + pos[t * d + c]).collect())
-            .collect();
-        if !identity_blocks {
-            for b in 0..self.spec.depth {
-                let a = format!("blocks.{b}.attn");
-                let x: Vec<_> = h.iter().map(|r| self.ln(&format!("{a}.norm"), r)).collect();
-                let f = self.attention(&a, &x, &real);
-                h = self.skip(v, &h, f);
-                let m = format!("blocks.{b}.mlp");
-                let f: Vec<_> = h
-                    .iter()
-                    .map(|r| {
-                        let z: Vec<f64> = self
-                            .linear(&format!("{m}.fc1"), &self.ln(&format!("{m}.norm"), r))
-                            .into_iter()
-                            .map(|z| self.act(z))
-                            .collect();
-                        self.linear(&format!("{m}.fc2"), &z)
-                    })
-                    .collect();
-                h = self.skip(v, &h, f);
-            }
-        }
-        let count = real.iter().filter(|r| **r).count() as f64;
-        let mut pooled = vec![0.0; d];
-        for (t, r) in h.iter().enumerate() {
-            if real[t] {
-                let y = self.ln("final_norm", r);
-                for c in 0..d {
-                    pooled[c] += y[c] / count;
-                }
-            }
-        }
-        self.linear("head", &pooled)
-    }
-
-    /// Row-major `(n, classes)` logits of rows of `max_len` ids given as f64.
-    fn batch_logits(&self, v: Variant, x: &[f64], identity_blocks: bool) -> Vec<f64> {
-        let l = self.spec.inputs;
-        x.chunks(l)
-            .flat_map(|row| {
-                let ids: Vec<usize> = row.iter().map(|&i| i as usize).collect();
-                self.logits(v, &ids, identity_blocks)
-            })
-            .collect()
-    }
-}
 
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
@@ -301,7 +134,7 @@ fn logits_match_a_plain_rust_forward_pass() {
             let (x, y) = ids();
             let net = Network::new(&s, v);
             let got = net.logits(&theta, &net.prepare(&x, &y));
-            let want = Ref {
+            let want = common::transformer_ref::TransformerRef {
                 spec: &s,
                 theta: &theta,
             }
@@ -425,7 +258,7 @@ fn residual_and_plain_differ_only_in_the_skip() {
     let theta = theta_for(&s0, 8);
     let r0 = Network::new(&s0, Variant::Residual);
     let got = r0.logits(&theta, &r0.prepare(&x, &y));
-    let identity = Ref {
+    let identity = common::transformer_ref::TransformerRef {
         spec: &s0,
         theta: &theta,
     }

@@ -3,6 +3,8 @@
 
 use resprune::model::{Activation, ModelSpec, TransformerShape, Variant};
 
+pub mod transformer_ref;
+
 /// `W h + b` of layer `name` (`stem`, `blocks.0`, `head`) read from `theta`.
 pub fn linear(spec: &ModelSpec, theta: &[f64], name: &str, h: &[f64]) -> Vec<f64> {
     let l = spec.layout();
