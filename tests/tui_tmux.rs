@@ -106,18 +106,23 @@ fn notebook_opens_a_record_steps_ratios_shows_help_and_quits() {
     ]);
     assert!(out.status.success(), "tmux new-session failed: {out:?}");
 
-    let list = t.wait_for("the list", |s| s.contains("Experiments (1)"));
-    assert!(
-        list.contains("article") && list.contains("complete"),
-        "{list}"
-    );
+    // the whole row: a capture can catch tmux mid-redraw
+    t.wait_for("the list with the record's row", |s| {
+        s.contains("Experiments (1)") && s.contains("article") && s.contains("complete")
+    });
 
     t.keys(&["Enter"]);
-    let s = t.wait_for("the experiment view", |s| s.contains("Pruning"));
-    assert!(s.contains("ratio 0.30 (3/5)"), "{s}");
-    for pane in ["Model", "Training", "Spectrum"] {
-        assert!(s.contains(pane), "{pane} missing:\n{s}");
-    }
+    // every pane and the status line, so a capture mid-redraw is waited past
+    let panes = [
+        "Pruning",
+        "Model",
+        "Training",
+        "Spectrum",
+        "ratio 0.30 (3/5)",
+    ];
+    t.wait_for("the experiment view, all drawn", |s| {
+        panes.iter().all(|p| s.contains(p))
+    });
 
     t.keys(&["Right"]);
     t.wait_for("ratio 0.40", |s| s.contains("ratio 0.40 (4/5)"));
@@ -127,8 +132,11 @@ fn notebook_opens_a_record_steps_ratios_shows_help_and_quits() {
     t.wait_for("ratio 0.40 again", |s| s.contains("ratio 0.40 (4/5)"));
 
     t.keys(&["?"]);
-    let help = t.wait_for("the help popup", |s| s.contains("previous pruning ratio"));
-    assert!(help.contains("cycle colour themes"), "{help}");
+    // both ends of the popup: a capture can catch tmux mid-redraw with only its top drawn
+    let help = t.wait_for("the whole help popup", |s| {
+        s.contains("previous pruning ratio") && s.contains("cycle colour themes")
+    });
+    assert!(help.contains("next pruning ratio"), "{help}");
     t.keys(&["Escape"]);
     t.wait_for("the help to close", |s| {
         !s.contains("previous pruning ratio") && s.contains("Pruning")
