@@ -15,8 +15,7 @@ mod common;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use resprune::model::{
-    Activation, Activations, Eval, ModelSpec, Network, ParamKind, ParamLayout, TransformerShape,
-    Variant,
+    Activation, Activations, Eval, ModelSpec, Network, ParamKind, ParamLayout, Variant,
 };
 
 const TOL: f64 = 1e-12;
@@ -239,7 +238,7 @@ fn no_lesion_is_evaluate_bit_for_bit() {
             a.loss.to_bits()
         );
     }
-    let (x, y) = ids();
+    let (x, y) = common::padded_ids();
     for v in Variant::BOTH {
         let spec = tiny(Activation::Relu, 2, 0.8);
         let net = Network::new(&spec, v);
@@ -410,22 +409,14 @@ fn mlp_activations_with_learned_scales_name_only_the_linears() {
 // ---------------------------------------------------------------------------------------
 // Transformer
 
-/// vocab 11, max_len 5, d 4, 2 heads, ff 6, 3 classes.
+/// [`common::tiny_transformer`] with 3 classes.
 fn tiny(act: Activation, depth: usize, alpha: f64) -> ModelSpec {
     ModelSpec {
-        inputs: 5,
-        width: 4,
-        depth,
         classes: 3,
         activation: act,
+        depth,
         alpha,
-        learned_alpha: false,
-        transformer: Some(TransformerShape {
-            vocab: 11,
-            max_len: 5,
-            heads: 2,
-            ff: 6,
-        }),
+        ..common::tiny_transformer()
     }
 }
 
@@ -436,24 +427,11 @@ fn tiny_theta(spec: &ModelSpec, seed: u64) -> Vec<f64> {
     theta
 }
 
-/// Rows of 5 ids (0 = padding): padding at the end, in the middle, none, all but one.
-fn ids() -> (Vec<f64>, Vec<usize>) {
-    let rows: [[usize; 5]; 5] = [
-        [5, 3, 7, 0, 0],
-        [2, 9, 10, 4, 1],
-        [6, 0, 0, 0, 0],
-        [8, 0, 2, 0, 3],
-        [1, 1, 4, 0, 0],
-    ];
-    let x = rows.iter().flatten().map(|&i| i as f64).collect();
-    (x, vec![0, 2, 1, 1, 0])
-}
-
 const REAL_TOKENS: usize = 3 + 5 + 1 + 3 + 3;
 
 #[test]
 fn a_lesioned_residual_transformer_block_is_zeroed_branches() {
-    let (x, y) = ids();
+    let (x, y) = common::padded_ids();
     for act in ACTS {
         let spec = tiny(act, 3, 0.8);
         let net = Network::new(&spec, Variant::Residual);
@@ -499,7 +477,7 @@ fn a_lesioned_residual_transformer_block_is_zeroed_branches() {
 
 #[test]
 fn a_lesioned_plain_transformer_block_is_a_shallower_network() {
-    let (x, y) = ids();
+    let (x, y) = common::padded_ids();
     for act in ACTS {
         let spec = tiny(act, 3, 1.0);
         let net = Network::new(&spec, Variant::Plain);
@@ -553,7 +531,7 @@ fn a_lesioned_plain_transformer_block_is_a_shallower_network() {
 
 #[test]
 fn transformer_activations_are_the_reference_intermediates_over_real_tokens() {
-    let (x, y) = ids();
+    let (x, y) = common::padded_ids();
     let n = y.len();
     for v in Variant::BOTH {
         for act in ACTS {

@@ -7,22 +7,14 @@ use resprune::model::{Activation, ModelSpec, Network, ParamKind, TransformerShap
 
 mod common;
 
-/// vocab 11, max_len 5, d 4, 2 heads, ff 6, 3 classes.
+/// [`common::tiny_transformer`] with 3 classes.
 fn tiny(act: Activation, depth: usize, alpha: f64) -> ModelSpec {
     ModelSpec {
-        inputs: 5,
-        width: 4,
-        depth,
         classes: 3,
         activation: act,
+        depth,
         alpha,
-        learned_alpha: false,
-        transformer: Some(TransformerShape {
-            vocab: 11,
-            max_len: 5,
-            heads: 2,
-            ff: 6,
-        }),
+        ..common::tiny_transformer()
     }
 }
 
@@ -34,19 +26,6 @@ fn theta_for(spec: &ModelSpec, seed: u64) -> Vec<f64> {
         *t += rng.gen_range(-0.3..0.3);
     }
     theta
-}
-
-/// Rows of 5 ids (0 = padding): padding at the end, in the middle, none, all but one.
-fn ids() -> (Vec<f64>, Vec<usize>) {
-    let rows: [[usize; 5]; 5] = [
-        [5, 3, 7, 0, 0],
-        [2, 9, 10, 4, 1],
-        [6, 0, 0, 0, 0],
-        [8, 0, 2, 0, 3],
-        [1, 1, 4, 0, 0],
-    ];
-    let x = rows.iter().flatten().map(|&i| i as f64).collect();
-    (x, vec![0, 2, 1, 1, 0])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -131,7 +110,7 @@ fn logits_match_a_plain_rust_forward_pass() {
         for v in Variant::BOTH {
             let s = tiny(act, 2, 0.7);
             let theta = theta_for(&s, 11);
-            let (x, y) = ids();
+            let (x, y) = common::padded_ids();
             let net = Network::new(&s, v);
             let got = net.logits(&theta, &net.prepare(&x, &y));
             let want = common::transformer_ref::TransformerRef {
@@ -208,7 +187,7 @@ fn gradient_matches_finite_differences() {
         for v in Variant::BOTH {
             let s = tiny(act, 2, 0.8);
             let theta = theta_for(&s, 3);
-            let (x, y) = ids();
+            let (x, y) = common::padded_ids();
             let net = Network::new(&s, v);
             let b = net.prepare(&x, &y);
             let mut g = vec![0.0; theta.len()];
@@ -253,7 +232,7 @@ fn gradient_matches_finite_differences() {
 /// embedding -> final LN -> pool -> head; the plain model (no skip) differs.
 #[test]
 fn residual_and_plain_differ_only_in_the_skip() {
-    let (x, y) = ids();
+    let (x, y) = common::padded_ids();
     let s0 = tiny(Activation::Tanh, 2, 0.0);
     let theta = theta_for(&s0, 8);
     let r0 = Network::new(&s0, Variant::Residual);

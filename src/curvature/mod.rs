@@ -202,19 +202,6 @@ impl<'a, L: LossGrad> FdHvp<'a, L> {
     }
 }
 
-impl<L: LossGrad> FdHvp<'_, L> {
-    /// The forward scheme's `g(θ)`, computed at the first product.
-    fn g0(&mut self) -> &[f64] {
-        if self.g0.is_none() {
-            let mut g0 = vec![0.0; self.theta.len()];
-            self.loss.loss_grad(&self.theta, &mut g0);
-            self.evals += 1;
-            self.g0 = Some(g0);
-        }
-        self.g0.as_deref().unwrap_or_default()
-    }
-}
-
 impl<L: LossGrad> Hvp for FdHvp<'_, L> {
     fn dim(&self) -> usize {
         self.theta.len()
@@ -245,7 +232,12 @@ impl<L: LossGrad> Hvp for FdHvp<'_, L> {
                 }
             }
             FdScheme::Forward => {
-                self.g0();
+                if self.g0.is_none() {
+                    let mut g0 = vec![0.0; self.theta.len()];
+                    self.loss.loss_grad(&self.theta, &mut g0);
+                    self.evals += 1;
+                    self.g0 = Some(g0);
+                }
                 let g0 = self.g0.as_deref().unwrap_or_default();
                 self.loss.loss_grad(&self.plus, out);
                 self.evals += 1;

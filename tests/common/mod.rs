@@ -114,6 +114,19 @@ pub fn sentences(
     (x, y)
 }
 
+/// Rows of 5 ids for [`tiny_transformer`] (0 = padding): padding at the end, in the middle, none, all but one.
+pub fn padded_ids() -> (Vec<f64>, Vec<usize>) {
+    let rows: [[usize; 5]; 5] = [
+        [5, 3, 7, 0, 0],
+        [2, 9, 10, 4, 1],
+        [6, 0, 0, 0, 0],
+        [8, 0, 2, 0, 3],
+        [1, 1, 4, 0, 0],
+    ];
+    let x = rows.iter().flatten().map(|&i| i as f64).collect();
+    (x, vec![0, 2, 1, 1, 0])
+}
+
 /// A sweep of tiny synthetic points (40 examples, 4 features, 2 epochs, dense spectrum, 2
 /// seeds each): a fraction of a second per point. `sweep` holds the `[sweep]` lines.
 pub fn tiny_sweep(name: &str, width: usize, sweep: &str) -> String {
