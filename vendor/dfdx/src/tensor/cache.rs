@@ -35,14 +35,16 @@ pub(crate) struct AllocationKey {
 #[derive(Debug)]
 pub(crate) struct TensorCache<Ptr> {
     pub(crate) allocations: RwLock<BTreeMap<AllocationKey, Vec<Ptr>>>,
-    pub(crate) enabled: RwLock<bool>,
+    // resprune's patch: an atomic flag, not an RwLock<bool> read on every allocation and
+    // every drop (threads sharing a device contended on the lock's cache line)
+    pub(crate) enabled: std::sync::atomic::AtomicBool,
 }
 
 impl<Ptr> Default for TensorCache<Ptr> {
     fn default() -> Self {
         Self {
             allocations: Default::default(),
-            enabled: RwLock::new(false),
+            enabled: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -64,40 +66,19 @@ impl<Ptr> TensorCache<Ptr> {
 
     /// Returns `true` if the cache is enabled.
     pub(crate) fn is_enabled(&self) -> bool {
-        #[cfg(not(feature = "no-std"))]
-        {
-            *self.enabled.read().unwrap()
-        }
-        #[cfg(feature = "no-std")]
-        {
-            *self.enabled.read()
-        }
+        self.enabled.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Disables the cache.
+    /// Enables the cache.
     pub(crate) fn enable(&self) {
-        #[cfg(not(feature = "no-std"))]
-        {
-            *self.enabled.write().unwrap() = true;
-        }
-
-        #[cfg(feature = "no-std")]
-        {
-            *self.enabled.write() = true;
-        }
+        self.enabled
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Disables the cache.
     pub(crate) fn disable(&self) {
-        #[cfg(not(feature = "no-std"))]
-        {
-            *self.enabled.write().unwrap() = false;
-        }
-
-        #[cfg(feature = "no-std")]
-        {
-            *self.enabled.write() = false;
-        }
+        self.enabled
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Returns a cached allocation if one exists.

@@ -4,8 +4,8 @@ use super::ops::{BinaryKernel, UnaryKernel};
 use crate::{
     shapes::{Dtype, Shape},
     tensor::{
-        cpu::{Cpu, LendingIterator, NdIndex},
-        unique_id, Tensor, Tensorlike, ZerosTensor,
+        cpu::{CachableVec, Cpu, CpuError},
+        unique_id, Tensor, Tensorlike,
     },
 };
 
@@ -52,30 +52,36 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
         op: Op,
         inp: Cow<Tensor<S, E, Self>>,
     ) -> Result<Tensor<S, E, Self>, Self::Err> {
-        let mut out = match inp {
+        match inp {
             Cow::Borrowed(inp) => {
-                // allocate a new data buffer
-                Tensor {
+                // a new buffer, written once from the input's (resprune's patch: dfdx 0.13
+                // copied the input's buffer, then overwrote it); the same strides, since
+                // the op maps the physical buffer element by element
+                let mut data: Vec<E> = Vec::new();
+                data.try_reserve_exact(inp.data.len())
+                    .map_err(|_| CpuError::OutOfMemory)?;
+                data.extend(inp.data.iter().map(|x| op.f(x)));
+                Ok(Tensor {
                     id: unique_id(),
-                    data: inp.data.clone(),
+                    data: std::sync::Arc::new(CachableVec {
+                        data,
+                        cache: self.cache.clone(),
+                    }),
                     shape: inp.shape,
                     strides: inp.strides,
                     device: self.clone(),
                     tape: Default::default(),
-                }
+                })
             }
             Cow::Owned(mut inp) => {
                 // re-use the data buffer
                 inp.id = unique_id();
-                inp
+                for x in inp.buf_iter_mut() {
+                    *x = op.f(x);
+                }
+                Ok(inp)
             }
-        };
-        // NOTE: we can iterate over buf here because we know inp & out
-        // have exact same strides due to clone.
-        for x in out.buf_iter_mut() {
-            *x = op.f(x);
         }
-        Ok(out)
     }
     fn backward<S: Shape>(
         &self,
@@ -108,6 +114,58 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
     }
 }
 
+/// Walks a strided layout of `shape` (two layouts `sa`, `sb` of it at once) row by row, a row
+/// being the last axis: calls `f(row, a, b)` with the offset in each layout of the row's
+/// first element, rows in the order [NdIndex] visits them (the last axis fastest), so work
+/// done element by element inside a row keeps dfdx's order of operations exactly.
+/// A scalar is one row of length 1.
+///
+/// (resprune's patch: dfdx 0.13 computed a strided index per element; see vendor/README.md.)
+#[inline(always)]
+fn for_each_row<S: Shape>(
+    shape: &S::Concrete,
+    sa: &S::Concrete,
+    sb: &S::Concrete,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let d = S::NUM_DIMS;
+    if d == 0 {
+        f(0, 0, 0);
+        return;
+    }
+    let rows: usize = (0..d - 1).map(|k| shape[k]).product();
+    if rows == 0 || shape[d - 1] == 0 {
+        return;
+    }
+    let mut idx: S::Concrete = Default::default();
+    let (mut a, mut b) = (0, 0);
+    for row in 0..rows {
+        f(row, a, b);
+        let mut k = d - 1;
+        while k > 0 {
+            k -= 1;
+            idx[k] += 1;
+            a += sa[k];
+            b += sb[k];
+            if idx[k] < shape[k] {
+                break;
+            }
+            a -= shape[k] * sa[k];
+            b -= shape[k] * sb[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+/// The length and the two layouts' strides of a row for [for_each_row].
+#[inline(always)]
+fn row_of<S: Shape>(shape: &S::Concrete, sa: &S::Concrete, sb: &S::Concrete) -> (usize, usize, usize) {
+    match S::NUM_DIMS {
+        0 => (1, 1, 1),
+        d => (shape[d - 1], sa[d - 1], sb[d - 1]),
+    }
+}
+
 impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
     const BACKWARD_WITHOUT_DATA: bool = Op::HAS_CONST_DF;
     fn forward<S: Shape>(
@@ -118,15 +176,36 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
     ) -> Result<Tensor<S, E, Self>, Self::Err> {
         match (lhs, rhs) {
             (Cow::Borrowed(lhs), Cow::Borrowed(rhs)) => {
-                let mut out = self.try_zeros_like(&lhs.shape)?;
-                let mut lhs_iter = lhs.iter();
-                let mut rhs_iter = rhs.iter();
-                for o in out.buf_iter_mut() {
-                    let l = lhs_iter.next().unwrap();
-                    let r = rhs_iter.next().unwrap();
-                    *o = op.f(l, r);
-                }
-                Ok(out)
+                let shape = lhs.shape;
+                let numel = shape.num_elements();
+                let mut data: Vec<E> = Vec::new();
+                data.try_reserve_exact(numel)
+                    .map_err(|_| CpuError::OutOfMemory)?;
+                let dims = shape.concrete();
+                let (m, ls, rs) = row_of::<S>(&dims, &lhs.strides, &rhs.strides);
+                let (l, r) = (lhs.data.as_slice(), rhs.data.as_slice());
+                for_each_row::<S>(&dims, &lhs.strides, &rhs.strides, |_, a, b| match (ls, rs) {
+                    (1, 1) => data.extend(
+                        l[a..a + m]
+                            .iter()
+                            .zip(r[b..b + m].iter())
+                            .map(|(x, y)| op.f(x, y)),
+                    ),
+                    (1, 0) => data.extend(l[a..a + m].iter().map(|x| op.f(x, &r[b]))),
+                    (0, 1) => data.extend(r[b..b + m].iter().map(|y| op.f(&l[a], y))),
+                    _ => data.extend((0..m).map(|j| op.f(&l[a + j * ls], &r[b + j * rs]))),
+                });
+                Ok(Tensor {
+                    id: unique_id(),
+                    data: std::sync::Arc::new(CachableVec {
+                        data,
+                        cache: self.cache.clone(),
+                    }),
+                    shape,
+                    strides: shape.strides(),
+                    device: self.clone(),
+                    tape: Default::default(),
+                })
             }
             (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) => {
                 let lhs_valid = lhs.strides == lhs.shape.strides();
@@ -134,19 +213,34 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                 if lhs_valid || rhs_valid {
                     let lhs_count = std::sync::Arc::strong_count(&lhs.data);
                     let rhs_count = std::sync::Arc::strong_count(&rhs.data);
+                    let dims = lhs.shape.concrete();
                     if rhs_valid && (rhs_count == 1 || !lhs_valid || lhs_count != 1) {
                         rhs.id = unique_id();
-                        let mut lhs_idx = NdIndex::new(lhs.shape, lhs.strides);
-                        for r in rhs.buf_iter_mut() {
-                            *r = op.f(&lhs.data[lhs_idx.next().unwrap()], r);
-                        }
+                        let (m, ls, _) = row_of::<S>(&dims, &lhs.strides, &rhs.strides);
+                        let l = lhs.data.as_slice();
+                        let out = std::sync::Arc::make_mut(&mut rhs.data).as_mut_slice();
+                        for_each_row::<S>(&dims, &lhs.strides, &rhs.strides, |row, a, _| {
+                            let o = &mut out[row * m..(row + 1) * m];
+                            match ls {
+                                1 => o.iter_mut().zip(l[a..a + m].iter()).for_each(|(y, x)| *y = op.f(x, y)),
+                                0 => o.iter_mut().for_each(|y| *y = op.f(&l[a], y)),
+                                _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = op.f(&l[a + j * ls], y)),
+                            }
+                        });
                         Ok(rhs)
                     } else {
                         lhs.id = unique_id();
-                        let mut rhs_idx = NdIndex::new(rhs.shape, rhs.strides);
-                        for l in lhs.buf_iter_mut() {
-                            *l = op.f(l, &rhs.data[rhs_idx.next().unwrap()]);
-                        }
+                        let (m, _, rs) = row_of::<S>(&dims, &lhs.strides, &rhs.strides);
+                        let r = rhs.data.as_slice();
+                        let out = std::sync::Arc::make_mut(&mut lhs.data).as_mut_slice();
+                        for_each_row::<S>(&dims, &lhs.strides, &rhs.strides, |row, _, b| {
+                            let o = &mut out[row * m..(row + 1) * m];
+                            match rs {
+                                1 => o.iter_mut().zip(r[b..b + m].iter()).for_each(|(x, y)| *x = op.f(x, y)),
+                                0 => o.iter_mut().for_each(|x| *x = op.f(x, &r[b])),
+                                _ => o.iter_mut().enumerate().for_each(|(j, x)| *x = op.f(x, &r[b + j * rs])),
+                            }
+                        });
                         Ok(lhs)
                     }
                 } else {
@@ -170,33 +264,100 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err> {
+        // grad_out is contiguous (the op's output was made so in forward); each gradient
+        // is accumulated element by element in NdIndex's order, as before, so the sums are
+        // the same bit for bit. A broadcast operand (row stride 0) keeps its one running sum
+        // in a register instead of a store and a reload per element.
+        let dims = lhs.shape().concrete();
+        let (sl, sr) = (lhs.strides(), rhs.strides());
+        let (m, ls, rs) = row_of::<S>(&dims, &sl, &sr);
+        let gl = grad_lhs.as_mut_slice();
+        let gr = grad_rhs.as_mut_slice();
+        let go = grad_out.as_slice();
         match (lhs.data(), rhs.data()) {
             (Some(lhs_buf), Some(rhs_buf)) => {
-                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
-                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
-                // NOTE: we can use .buf_iter() here because we know the outcome of this op is
-                // contiguous from forward
-                for &go in grad_out.iter() {
-                    let lhs_i = lhs_idx.next().unwrap();
-                    let rhs_i = rhs_idx.next().unwrap();
-                    let l = &lhs_buf[lhs_i];
-                    let r = &rhs_buf[rhs_i];
-                    grad_lhs[lhs_i] += op.dfdx(l, r) * go;
-                    grad_rhs[rhs_i] += op.dfdy(l, r) * go;
-                }
+                let (l, r) = (lhs_buf.as_slice(), rhs_buf.as_slice());
+                for_each_row::<S>(&dims, &sl, &sr, |row, a, b| {
+                    let go = &go[row * m..(row + 1) * m];
+                    match (ls, rs) {
+                        (1, 1) => {
+                            let (l, r) = (&l[a..a + m], &r[b..b + m]);
+                            let (gl, gr) = (&mut gl[a..a + m], &mut gr[b..b + m]);
+                            for j in 0..m {
+                                gl[j] += op.dfdx(&l[j], &r[j]) * go[j];
+                                gr[j] += op.dfdy(&l[j], &r[j]) * go[j];
+                            }
+                        }
+                        (1, 0) => {
+                            let (l, y) = (&l[a..a + m], &r[b]);
+                            let gl = &mut gl[a..a + m];
+                            let mut acc = gr[b];
+                            for j in 0..m {
+                                gl[j] += op.dfdx(&l[j], y) * go[j];
+                                acc += op.dfdy(&l[j], y) * go[j];
+                            }
+                            gr[b] = acc;
+                        }
+                        (0, 1) => {
+                            let (x, r) = (&l[a], &r[b..b + m]);
+                            let gr = &mut gr[b..b + m];
+                            let mut acc = gl[a];
+                            for j in 0..m {
+                                acc += op.dfdx(x, &r[j]) * go[j];
+                                gr[j] += op.dfdy(x, &r[j]) * go[j];
+                            }
+                            gl[a] = acc;
+                        }
+                        _ => {
+                            for (j, g) in go.iter().enumerate() {
+                                let (li, ri) = (a + j * ls, b + j * rs);
+                                gl[li] += op.dfdx(&l[li], &r[ri]) * *g;
+                                gr[ri] += op.dfdy(&l[li], &r[ri]) * *g;
+                            }
+                        }
+                    }
+                });
             }
             (None, None) => {
                 assert!(Op::HAS_CONST_DF);
-                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
-                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
                 let dx = op.const_dfdx();
                 let dy = op.const_dfdy();
-                for &go in grad_out.iter() {
-                    let lhs_i = lhs_idx.next().unwrap();
-                    let rhs_i = rhs_idx.next().unwrap();
-                    grad_lhs[lhs_i] += dx * go;
-                    grad_rhs[rhs_i] += dy * go;
-                }
+                for_each_row::<S>(&dims, &sl, &sr, |row, a, b| {
+                    let go = &go[row * m..(row + 1) * m];
+                    match (ls, rs) {
+                        (1, 1) => {
+                            let (gl, gr) = (&mut gl[a..a + m], &mut gr[b..b + m]);
+                            for j in 0..m {
+                                gl[j] += dx * go[j];
+                                gr[j] += dy * go[j];
+                            }
+                        }
+                        (1, 0) => {
+                            let gl = &mut gl[a..a + m];
+                            let mut acc = gr[b];
+                            for j in 0..m {
+                                gl[j] += dx * go[j];
+                                acc += dy * go[j];
+                            }
+                            gr[b] = acc;
+                        }
+                        (0, 1) => {
+                            let gr = &mut gr[b..b + m];
+                            let mut acc = gl[a];
+                            for j in 0..m {
+                                acc += dx * go[j];
+                                gr[j] += dy * go[j];
+                            }
+                            gl[a] = acc;
+                        }
+                        _ => {
+                            for (j, g) in go.iter().enumerate() {
+                                gl[a + j * ls] += dx * *g;
+                                gr[b + j * rs] += dy * *g;
+                            }
+                        }
+                    }
+                });
             }
             _ => unreachable!(),
         }
