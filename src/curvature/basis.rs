@@ -5,9 +5,10 @@
 //! "Cost" below), and the mechanism wants only `top_k + bottom_k` of the `n` vectors. So the
 //! basis reuses the values' own path and adds O(k n²):
 //!
-//! 1. Householder tridiagonalisation `H = Q T Qᵀ` (faer's `tridiag_in_place`) and the implicit
-//!    QR eigenvalues of `T` with no vectors: exactly what [`DenseHessian::eigenvalues`] does, so
-//!    the eigenvalues are the same bit for bit whether or not a basis is asked for.
+//! 1. Householder tridiagonalisation `H = Q T Qᵀ` (faer's `tridiag_in_place`) and the
+//!    eigenvalues of `T` with no vectors (the root-free QL/QR of [`super::tridiagonal`]):
+//!    exactly what [`DenseHessian::eigenvalues`] does, so the eigenvalues are the same bit for
+//!    bit whether or not a basis is asked for.
 //! 2. For each wanted eigenvalue `λ`, inverse iteration on the tridiagonal `T − λI` (Gaussian
 //!    elimination with partial pivoting, LAPACK's `dgttrf`/`dgttrs`; pivots below
 //!    `ε · ‖T‖₁` raised to that, as `dlagts` does): O(n) a solve. With `λ` accurate to rounding
@@ -35,7 +36,9 @@
 //! models the residuals are below 1e-14 (relative to `max|λ|` ≈ 1–3).
 //!
 //! Cost (release build, 2 loaded cores, min of 5–20 interleaved runs, `k = 5 + 5`; the
-//! sequential solver below 1,500 parameters, faer's threads above):
+//! sequential solver below 1,500 parameters, faer's threads above; measured with faer's own
+//! values-only iteration on `T`, which [`super::tridiagonal`] has since replaced: the values
+//! now take ~17 ms at n = 682 on an idle core, docs/performance.md):
 //!
 //! | matrix | n | values only | all vectors (faer) | values + this basis |
 //! |---|---|---|---|---|
@@ -98,9 +101,10 @@ impl Tridiagonalised {
         let n = h.n;
         let par = par_for(n);
         let mut trid = Mat::<f64>::zeros(n, n);
-        // only the lower triangle is read, as in faer's self_adjoint_evd
+        // only the lower triangle is read, as in faer's self_adjoint_evd; `h` is symmetric,
+        // so its row-major data read column-major is the same matrix, read contiguously
         trid.as_mut()
-            .copy_from_triangular_lower(MatRef::from_row_major_slice(&h.data, n, n));
+            .copy_from_triangular_lower(MatRef::from_column_major_slice(&h.data, n, n));
         let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
         let mut householder = Mat::<f64>::zeros(bs, n.saturating_sub(1));
         if n > 0 {
@@ -134,32 +138,17 @@ impl Tridiagonalised {
         (d, e)
     }
 
-    /// Every eigenvalue, ascending: the implicit QR algorithm on `T` without vectors.
+    /// Every eigenvalue, ascending: the root-free implicit QL/QR algorithm on `T`
+    /// ([`super::tridiagonal`]).
     pub(crate) fn eigenvalues(&self) -> Result<Vec<f64>, CurvatureError> {
-        let n = self.n();
-        let (d, mut e) = self.tridiagonal();
-        // faer reads the subdiagonal as an n-vector whose last entry is ignored
-        e.push(0.0);
-        let d = faer::Col::<f64>::from_fn(n, |i| d[i]);
-        let e = faer::Col::<f64>::from_fn(n, |i| e[i]);
-        let mut s = faer::diag::Diag::<f64>::zeros(n);
-        let scratch = evd::self_adjoint_evd_scratch::<f64>(
-            n,
-            evd::ComputeEigenvectors::No,
-            self.par,
-            Default::default(),
-        );
-        evd::tridiagonal_self_adjoint_evd(
-            d.as_diagonal(),
-            e.as_diagonal(),
-            s.as_mut(),
-            None,
-            self.par,
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|e| CurvatureError::Eigen(format!("{e:?}")))?;
-        Ok(s.column_vector().iter().copied().collect())
+        let (mut d, mut e) = self.tridiagonal();
+        super::tridiagonal::eigenvalues(&mut d, &mut e).map_err(|e| {
+            CurvatureError::Eigen(format!(
+                "the tridiagonal QR iteration did not converge ({} off-diagonal entries left)",
+                e.unconverged
+            ))
+        })?;
+        Ok(d)
     }
 
     /// Unit eigenvectors of `H` for the eigenvalues `lambdas` (of `T`, hence of `H`), mutually

@@ -18,6 +18,7 @@ pub mod lanczos;
 mod mechanism;
 pub mod slq;
 mod spectrum;
+pub mod tridiagonal;
 
 pub use basis::{dense_basis, DensePath, BASIS_TOL, MAX_SOLVES};
 pub use mechanism::{mechanism, span_share, BasisSource, EigenBasis, Mechanism};
@@ -321,29 +322,11 @@ impl DenseHessian {
         self.data[i * self.n + j]
     }
 
-    /// All eigenvalues, ascending (faer's self-adjoint solver).
+    /// All eigenvalues, ascending: faer's Householder tridiagonalisation, then the root-free
+    /// QL/QR iteration of [`tridiagonal`] (the same path the eigenvector basis takes, so the
+    /// values agree bit for bit whether or not a basis is asked for).
     pub fn eigenvalues(&self) -> Result<Vec<f64>, CurvatureError> {
-        use faer::dyn_stack::{MemBuffer, MemStack};
-        use faer::linalg::evd;
-        let m = faer::Mat::<f64>::from_fn(self.n, self.n, |i, j| self.get(i, j));
-        let par = basis::par_for(self.n);
-        let mut s = faer::diag::Diag::<f64>::zeros(self.n);
-        let scratch = evd::self_adjoint_evd_scratch::<f64>(
-            self.n,
-            evd::ComputeEigenvectors::No,
-            par,
-            Default::default(),
-        );
-        evd::self_adjoint_evd(
-            m.as_ref(),
-            s.as_mut(),
-            None,
-            par,
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|e| CurvatureError::Eigen(format!("{e:?}")))?;
-        Ok(s.column_vector().iter().copied().collect())
+        basis::Tridiagonalised::new(self).eigenvalues()
     }
 }
 
@@ -438,11 +421,12 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     for blk in blocks {
         columns.extend(blk.ok_or(CurvatureError::Cancelled)?);
     }
-    let mut data = vec![0.0; n * n];
-    for (j, col) in columns.into_iter().enumerate() {
-        for (i, v) in col.into_iter().enumerate() {
-            data[i * n + j] = v;
-        }
+    // column j of the unsymmetrised matrix stored as row j (contiguous writes): the
+    // symmetrisation below reads each pair (a, b) either way round, and 0.5 (a + b),
+    // |a − b| do not depend on the order, so H comes out the same bit for bit
+    let mut data = Vec::with_capacity(n * n);
+    for col in columns {
+        data.extend(col);
     }
     let mut max_abs = 0.0f64;
     let mut max_asym = 0.0f64;
