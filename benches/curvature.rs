@@ -75,6 +75,11 @@ fn dense_article(c: &mut Criterion) {
         g.bench_function(format!("{v}/dense_hessian_blocks"), |b| {
             b.iter(|| curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap())
         });
+        // the eigen-solve alone, on this model's Hessian
+        let h = curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
+        g.bench_function(format!("{v}/eigenvalues"), |b| {
+            b.iter(|| h.eigenvalues().unwrap())
+        });
         g.bench_function(format!("{v}/dense_hessian_columns"), |b| {
             b.iter(|| {
                 curvature::dense_hessian(&OneByOne(&loss), &theta, 1e-5, &never, &|_| {}).unwrap()
@@ -338,8 +343,49 @@ fn dense_sizes(c: &mut Criterion) {
     g.finish();
 }
 
+/// MLP gradients in blocks of `k` copies against one at a time, per gradient (criterion's
+/// throughput), for the article's shape and a deeper and a wider one, 100 examples: what sets
+/// the CPU block budget (`model::dfdx_backend::CPU_MLP_BLOCK_FLOATS`). Run it at one thread
+/// (`RAYON_NUM_THREADS=1`), as each dense-Hessian thread runs its blocks.
+fn mlp_block_sizes(c: &mut Criterion) {
+    use criterion::Throughput;
+    use rand::{Rng, SeedableRng};
+    use resprune::model::{Activation, ModelSpec};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n = 100;
+    let x: Vec<f64> = (0..n * 10).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    let mut g = c.benchmark_group("mlp_block_sizes");
+    g.sample_size(10);
+    for (width, depth) in [(20, 1), (20, 4), (48, 1)] {
+        let spec = ModelSpec {
+            inputs: 10,
+            width,
+            depth,
+            classes: 2,
+            activation: Activation::Relu,
+            alpha: 1.0,
+            learned_alpha: false,
+            transformer: None,
+        };
+        let net = Network::new(&spec, Variant::Residual);
+        let theta = spec.init(&mut rng);
+        let batch = net.prepare(&x, &y);
+        for k in [1, 2, 4, 8, 16, 32] {
+            let thetas: Vec<f64> = (0..k).flat_map(|_| theta.iter().copied()).collect();
+            let mut grads = vec![0.0; thetas.len()];
+            g.throughput(Throughput::Elements(k as u64));
+            g.bench_function(format!("w{width}_d{depth}/k{k}"), |b| {
+                b.iter(|| net.loss_grad_block_at_most(&thetas, &batch, &mut grads, k))
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    mlp_block_sizes,
     dense_sizes,
     dense_article,
     whole_article_run,
