@@ -134,8 +134,16 @@ pub fn under(path: &str, prefix: &str) -> bool {
 ///   `grid`: both together (eigenvalue positions, in the Hessian's units);
 /// - under a `lanczos` table, the entries of `alpha` and `beta` (the tridiagonal `T`) set the
 ///   scale, and they and the Ritz pairs' `value` and `residual` in `top` / `bottom` are
-///   measured against it.
+///   measured against it;
+/// - a spectrum's ends: its `stats.min` / `stats.max` and `histogram.lo` / `histogram.hi`
+///   together (the smallest and largest eigenvalue, keyed by the table holding `stats`), so
+///   an end near zero is measured against the spectral radius, as the list's elements are.
 fn scale_group(path: &str) -> Option<(&str, bool)> {
+    for end in [".stats.min", ".stats.max", ".histogram.lo", ".histogram.hi"] {
+        if let Some(table) = path.strip_suffix(end) {
+            return Some((table, true));
+        }
+    }
     let list = path
         .strip_suffix(']')
         .and_then(|p| p.rsplit_once('['))
@@ -193,7 +201,8 @@ fn group_scales<'a>(a: &'a [Leaf], b: &'a [Leaf]) -> HashMap<&'a str, f64> {
 /// coefficients and Ritz pairs (entries of `T = QᵀHQ`, measured against the largest entry of
 /// `T`) and for an SLQ density (a sum of Gaussians whose weights and nodes carry that
 /// absolute error; a value in its tail of 1e-31 is zero to that accuracy, so the density is
-/// measured against its peak). See [`scale_group`].
+/// measured against its peak), and for a spectrum's smallest and largest eigenvalue where
+/// its `stats` and `histogram` repeat them. See [`scale_group`].
 pub fn compare(
     stored: &Value,
     new: &Value,
@@ -552,6 +561,42 @@ mod tests {
         );
         assert_eq!(scale_group("plain.spectrum.per_layer[0].stats.n"), None);
         assert_eq!(rel_error(1.0, f64::INFINITY), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_spectrums_ends_are_measured_against_its_radius() {
+        for end in ["stats.min", "stats.max", "histogram.lo", "histogram.hi"] {
+            assert_eq!(
+                scale_group(&format!("plain.spectrum.{end}")),
+                Some(("plain.spectrum", true))
+            );
+            assert_eq!(
+                scale_group(&format!("plain.spectrum.per_layer[2].{end}")),
+                Some(("plain.spectrum.per_layer[2]", true))
+            );
+        }
+        assert_eq!(scale_group("plain.spectrum.stats.mean"), None);
+        assert_eq!(scale_group("plain.spectrum.stats.variance"), None);
+        // a smallest eigenvalue of -1e-13 that moved by 1e-16 (rounding against a radius of 2.6)
+        // matches at 1e-12; the same move of a largest eigenvalue too; a real move does not
+        let a: Value = toml::from_str(
+            "[s.stats]\nmin = -1e-13\nmax = 2.6\nmean = 0.5\n[s.histogram]\nlo = -1e-13\nhi = 2.6\n",
+        )
+        .unwrap();
+        let b: Value = toml::from_str(
+            "[s.stats]\nmin = -1.01e-13\nmax = 2.6000000000001\nmean = 0.5\n\
+             [s.histogram]\nlo = -1.01e-13\nhi = 2.6\n",
+        )
+        .unwrap();
+        let c = compare(&a, &b, &[], 1e-12, false);
+        assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
+        let far: Value = toml::from_str(
+            "[s.stats]\nmin = -1e-3\nmax = 2.6\nmean = 0.5\n[s.histogram]\nlo = -1e-3\nhi = 2.6\n",
+        )
+        .unwrap();
+        let c = compare(&a, &far, &[], 1e-12, false);
+        let paths: Vec<&str> = c.mismatches.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["s.histogram.lo", "s.stats.min"]);
     }
 
     #[test]
