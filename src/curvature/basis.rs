@@ -142,11 +142,13 @@ impl Tridiagonalised {
     /// ([`super::tridiagonal`]).
     pub(crate) fn eigenvalues(&self) -> Result<Vec<f64>, CurvatureError> {
         let (mut d, mut e) = self.tridiagonal();
-        super::tridiagonal::eigenvalues(&mut d, &mut e).map_err(|e| {
-            CurvatureError::Eigen(format!(
-                "the tridiagonal QR iteration did not converge ({} off-diagonal entries left)",
-                e.unconverged
-            ))
+        super::tridiagonal::eigenvalues(&mut d, &mut e).map_err(|e| match e {
+            super::tridiagonal::TridiagonalError::NotFinite => CurvatureError::Eigen(
+                "the dense Hessian has a non-finite entry (NaN or infinity), so it has no \
+                 eigenvalues: a gradient overflowed at one of the points θ ± h·e_i"
+                    .into(),
+            ),
+            other => CurvatureError::Eigen(other.to_string()),
         })?;
         Ok(d)
     }
@@ -492,6 +494,18 @@ mod tests {
             // condition of this 5×5 is ~1e2: 1e-12 is rounding with margin
             assert!((bi - xi).abs() < 1e-12, "{b:?}");
         }
+    }
+
+    #[test]
+    fn a_non_finite_hessian_is_refused() {
+        let h = DenseHessian {
+            n: 2,
+            data: vec![1.0, f64::NAN, f64::NAN, 2.0],
+            asymmetry: 0.0,
+            gradient_evals: 0,
+        };
+        let err = h.eigenvalues().unwrap_err().to_string();
+        assert!(err.contains("non-finite"), "{err}");
     }
 
     #[test]

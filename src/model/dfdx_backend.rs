@@ -767,10 +767,12 @@ pub const CHUNK_WORK: usize = 1 << 21;
 /// Floats of activations per layer one gradient block may hold (4 MiB of f64).
 const BLOCK_FLOATS: usize = 1 << 19;
 /// Floats of activations, all layers together, one MLP gradient block may hold on the CPU
-/// (256 KiB of f64, within a core's L2). Measured at 1 thread, 100 examples (µs per gradient
-/// at k = 1 / 2 / 4 / 8 / 16 / 32): width 20 depth 1 (the article's) 28.1 / 25.3 / 24.0 / 24.0
-/// / 26.3 / 27.7; width 20 depth 4 66.6 / 65.7 / 66.1 / 68.3 / 71.0 / 72.4; width 48 depth 1
-/// 63.5 / 64.3 / 66.0 / 70.1 / 72.8 / 79.8: stacked copies pay off only while they fit.
+/// (256 KiB of f64, within a core's L2: 5 copies for the article's model). Measured at 1
+/// thread, 100 examples, µs per gradient at k = 1 / 2 / 4 / 8 / 16 / 32 (`RAYON_NUM_THREADS=1
+/// cargo bench --bench curvature -- mlp_block_sizes`): width 20 depth 1 (the article's) 28.0 /
+/// 25.8 / 24.4 / 24.1 / 26.7 / 28.2; width 20 depth 4 66.7 / 66.4 / 67.4 / 69.6 / 72.6 / 74.6;
+/// width 48 depth 1 64.2 / 63.8 / 66.2 / 71.2 / 74.3 / 81.2: stacked copies pay off only
+/// while they fit.
 const CPU_MLP_BLOCK_FLOATS: usize = 1 << 15;
 /// Most gradients in one block: past this the per-call cost is already negligible.
 const MAX_BLOCK: usize = 64;

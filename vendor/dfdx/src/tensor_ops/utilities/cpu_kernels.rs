@@ -2,7 +2,7 @@ use std::borrow::Cow;
 
 use super::ops::{BinaryKernel, UnaryKernel};
 use crate::{
-    shapes::{Dtype, Shape},
+    shapes::{Dtype, Shape, Unit},
     tensor::{
         cpu::{CachableVec, Cpu, CpuError},
         unique_id, Tensor, Tensorlike,
@@ -57,16 +57,12 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
                 // a new buffer, written once from the input's (resprune's patch: dfdx 0.13
                 // copied the input's buffer, then overwrote it); the same strides, since
                 // the op maps the physical buffer element by element
-                let mut data: Vec<E> = Vec::new();
-                data.try_reserve_exact(inp.data.len())
-                    .map_err(|_| CpuError::OutOfMemory)?;
-                data.extend(inp.data.iter().map(|x| op.f(x)));
+                let data = self.try_alloc_written::<E>(inp.data.len(), |data| {
+                    data.extend(inp.data.iter().map(|x| op.f(x)))
+                })?;
                 Ok(Tensor {
                     id: unique_id(),
-                    data: std::sync::Arc::new(CachableVec {
-                        data,
-                        cache: self.cache.clone(),
-                    }),
+                    data: std::sync::Arc::new(data),
                     shape: inp.shape,
                     strides: inp.strides,
                     device: self.clone(),
@@ -111,6 +107,35 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
             _ => unreachable!(),
         }
         Ok(())
+    }
+}
+
+impl Cpu {
+    /// A buffer of `numel` elements that `fill` writes once, pushing exactly `numel`
+    /// (resprune's patch: dfdx 0.13 zeroed every output buffer before overwriting it). Taken
+    /// from the allocation cache when that is on, as every other allocation is, so cached
+    /// buffers are reused rather than piling up; otherwise allocated and not zeroed.
+    fn try_alloc_written<E: Unit>(
+        &self,
+        numel: usize,
+        fill: impl FnOnce(&mut Vec<E>),
+    ) -> Result<CachableVec<E>, CpuError> {
+        let mut out = if self.cache.is_enabled() {
+            let mut out = self.try_alloc_elem::<E>(numel, Default::default())?;
+            out.data.clear();
+            out
+        } else {
+            let mut data = Vec::new();
+            data.try_reserve_exact(numel)
+                .map_err(|_| CpuError::OutOfMemory)?;
+            CachableVec {
+                data,
+                cache: self.cache.clone(),
+            }
+        };
+        fill(&mut out.data);
+        assert_eq!(out.data.len(), numel, "a kernel wrote the wrong number of elements");
+        Ok(out)
     }
 }
 
@@ -177,30 +202,25 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
         match (lhs, rhs) {
             (Cow::Borrowed(lhs), Cow::Borrowed(rhs)) => {
                 let shape = lhs.shape;
-                let numel = shape.num_elements();
-                let mut data: Vec<E> = Vec::new();
-                data.try_reserve_exact(numel)
-                    .map_err(|_| CpuError::OutOfMemory)?;
                 let dims = shape.concrete();
                 let (m, ls, rs) = row_of::<S>(&dims, &lhs.strides, &rhs.strides);
                 let (l, r) = (lhs.data.as_slice(), rhs.data.as_slice());
-                for_each_row::<S>(&dims, &lhs.strides, &rhs.strides, |_, a, b| match (ls, rs) {
-                    (1, 1) => data.extend(
-                        l[a..a + m]
-                            .iter()
-                            .zip(r[b..b + m].iter())
-                            .map(|(x, y)| op.f(x, y)),
-                    ),
-                    (1, 0) => data.extend(l[a..a + m].iter().map(|x| op.f(x, &r[b]))),
-                    (0, 1) => data.extend(r[b..b + m].iter().map(|y| op.f(&l[a], y))),
-                    _ => data.extend((0..m).map(|j| op.f(&l[a + j * ls], &r[b + j * rs]))),
-                });
+                let data = self.try_alloc_written::<E>(shape.num_elements(), |data| {
+                    for_each_row::<S>(&dims, &lhs.strides, &rhs.strides, |_, a, b| match (ls, rs) {
+                        (1, 1) => data.extend(
+                            l[a..a + m]
+                                .iter()
+                                .zip(r[b..b + m].iter())
+                                .map(|(x, y)| op.f(x, y)),
+                        ),
+                        (1, 0) => data.extend(l[a..a + m].iter().map(|x| op.f(x, &r[b]))),
+                        (0, 1) => data.extend(r[b..b + m].iter().map(|y| op.f(&l[a], y))),
+                        _ => data.extend((0..m).map(|j| op.f(&l[a + j * ls], &r[b + j * rs]))),
+                    })
+                })?;
                 Ok(Tensor {
                     id: unique_id(),
-                    data: std::sync::Arc::new(CachableVec {
-                        data,
-                        cache: self.cache.clone(),
-                    }),
+                    data: std::sync::Arc::new(data),
                     shape,
                     strides: shape.strides(),
                     device: self.clone(),
