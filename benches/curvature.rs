@@ -300,30 +300,41 @@ fn transformer_dense(c: &mut Criterion) {
     g.finish();
 }
 
-/// How the dense spectrum's cost grows: the article's MLP (10 inputs, 1 block, 2 classes,
-/// 100 examples) at widths 20, 27, 38, 48 — 682, 1,109, 1,978 and 2,978 parameters — the
-/// Hessian (2n gradients) and its eigenvalues timed apart, one model, all threads.
-fn dense_sizes(c: &mut Criterion) {
+/// The article's MLP shape (10 inputs, 2 classes, ReLU, fixed scale 1) at `width` × `depth`.
+fn article_shaped(width: usize, depth: usize) -> resprune::model::ModelSpec {
+    resprune::model::ModelSpec {
+        inputs: 10,
+        width,
+        depth,
+        classes: 2,
+        activation: resprune::model::Activation::Relu,
+        alpha: 1.0,
+        learned_alpha: false,
+        transformer: None,
+    }
+}
+
+/// 100 random examples of 10 features and 2 classes for [`article_shaped`], and the stream
+/// they came from (the benches draw their thetas from it next).
+fn article_examples() -> (Vec<f64>, Vec<usize>, rand_chacha::ChaCha8Rng) {
     use rand::{Rng, SeedableRng};
-    use resprune::model::{Activation, ModelSpec};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let n = 100;
     let x: Vec<f64> = (0..n * 10).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    (x, y, rng)
+}
+
+/// How the dense spectrum's cost grows: the article's MLP (10 inputs, 1 block, 2 classes,
+/// 100 examples) at widths 20, 27, 38, 48 — 682, 1,109, 1,978 and 2,978 parameters — the
+/// Hessian (2n gradients) and its eigenvalues timed apart, one model, all threads.
+fn dense_sizes(c: &mut Criterion) {
+    let (x, y, mut rng) = article_examples();
     let mut g = c.benchmark_group("dense_sizes");
     g.sample_size(10);
     let never = AtomicBool::new(false);
     for width in [20, 27, 38, 48] {
-        let spec = ModelSpec {
-            inputs: 10,
-            width,
-            depth: 1,
-            classes: 2,
-            activation: Activation::Relu,
-            alpha: 1.0,
-            learned_alpha: false,
-            transformer: None,
-        };
+        let spec = article_shaped(width, 1);
         let net = Network::new(&spec, Variant::Residual);
         let theta = spec.init(&mut rng);
         let batch = net.prepare(&x, &y);
@@ -349,25 +360,11 @@ fn dense_sizes(c: &mut Criterion) {
 /// (`RAYON_NUM_THREADS=1`), as each dense-Hessian thread runs its blocks.
 fn mlp_block_sizes(c: &mut Criterion) {
     use criterion::Throughput;
-    use rand::{Rng, SeedableRng};
-    use resprune::model::{Activation, ModelSpec};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let n = 100;
-    let x: Vec<f64> = (0..n * 10).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let y: Vec<usize> = (0..n).map(|_| rng.gen_range(0..2)).collect();
+    let (x, y, mut rng) = article_examples();
     let mut g = c.benchmark_group("mlp_block_sizes");
     g.sample_size(10);
     for (width, depth) in [(20, 1), (20, 4), (48, 1)] {
-        let spec = ModelSpec {
-            inputs: 10,
-            width,
-            depth,
-            classes: 2,
-            activation: Activation::Relu,
-            alpha: 1.0,
-            learned_alpha: false,
-            transformer: None,
-        };
+        let spec = article_shaped(width, depth);
         let net = Network::new(&spec, Variant::Residual);
         let theta = spec.init(&mut rng);
         let batch = net.prepare(&x, &y);
