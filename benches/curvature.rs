@@ -80,6 +80,22 @@ fn dense_article(c: &mut Criterion) {
         g.bench_function(format!("{v}/eigenvalues"), |b| {
             b.iter(|| h.eigenvalues().unwrap())
         });
+        // its two halves: faer's tridiagonalisation, then the QL/QR on T
+        let (d, e) = tridiagonal_of(&h);
+        g.bench_function(format!("{v}/eigenvalues_of_t"), |b| {
+            b.iter(|| {
+                let (mut d, mut e) = (d.clone(), e.clone());
+                curvature::tridiagonal::eigenvalues(&mut d, &mut e).unwrap();
+                d
+            })
+        });
+        g.bench_function(format!("{v}/tridiagonalisation"), |b| {
+            b.iter(|| tridiagonal_of(&h))
+        });
+        // what the eigenvalues took before curvature::tridiagonal: faer's values-only solver
+        g.bench_function(format!("{v}/eigenvalues_faer"), |b| {
+            b.iter(|| faer_eigenvalues(&h))
+        });
         g.bench_function(format!("{v}/dense_hessian_columns"), |b| {
             b.iter(|| {
                 curvature::dense_hessian(&OneByOne(&loss), &theta, 1e-5, &never, &|_| {}).unwrap()
@@ -112,6 +128,75 @@ fn dense_article(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// `H = Q T Qᵀ` by faer's sequential tridiagonalisation (as the dense eigenvalues take it
+/// below 1,500 parameters): `T`'s diagonal and subdiagonal.
+fn tridiagonal_of(h: &curvature::DenseHessian) -> (Vec<f64>, Vec<f64>) {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let n = h.n;
+    let mut m = faer::Mat::<f64>::from_fn(n, n, |i, j| h.get(i, j));
+    let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
+    let mut householder = faer::Mat::<f64>::zeros(bs, n - 1);
+    let par = faer::Par::Seq;
+    let scratch = evd::tridiag::tridiag_in_place_scratch::<f64>(n, par, Default::default());
+    evd::tridiag::tridiag_in_place(
+        m.as_mut(),
+        householder.as_mut(),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    );
+    let d = (0..n).map(|i| m[(i, i)]).collect();
+    let e = (0..n - 1).map(|i| m[(i + 1, i)]).collect();
+    (d, e)
+}
+
+/// faer's sequential values-only self-adjoint eigen-solve (tridiagonalisation and its own
+/// QR iteration on `T`).
+fn faer_eigenvalues(h: &curvature::DenseHessian) -> Vec<f64> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let n = h.n;
+    let m = faer::Mat::<f64>::from_fn(n, n, |i, j| h.get(i, j));
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let par = faer::Par::Seq;
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        evd::ComputeEigenvectors::No,
+        par,
+        Default::default(),
+    );
+    evd::self_adjoint_evd(
+        m.as_ref(),
+        s.as_mut(),
+        None,
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .unwrap();
+    s.column_vector().iter().copied().collect()
+}
+
+/// The QL/QR on a random tridiagonal of the article's size (entries uniform in ±1/2).
+fn tridiagonal_random(c: &mut Criterion) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let n = 682;
+    let d: Vec<f64> = (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect();
+    let e: Vec<f64> = (0..n - 1).map(|_| rng.gen_range(-0.5..0.5)).collect();
+    let mut g = c.benchmark_group("tridiagonal");
+    g.sample_size(20);
+    g.bench_function("random_682", |b| {
+        b.iter(|| {
+            let (mut d, mut e) = (d.clone(), e.clone());
+            curvature::tridiagonal::eigenvalues(&mut d, &mut e).unwrap();
+            d
+        })
+    });
     g.finish();
 }
 
@@ -382,6 +467,7 @@ fn mlp_block_sizes(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    tridiagonal_random,
     mlp_block_sizes,
     dense_sizes,
     dense_article,

@@ -5,11 +5,12 @@
 //!
 //! Why not faer's own values-only path: faer 0.24's `qr_algorithm` rescans the whole
 //! unreduced block with one `hypot` per off-diagonal entry at every QR sweep, O(n²) `hypot`
-//! calls in all; at the article's n = 682 that was half of the eigen-solve (13 of 27 ms on a
-//! random matrix, the tridiagonalisation the other 13). Here a sweep costs a handful of
+//! calls in all; on the article's Hessians (n = 682) faer's whole values-only solve takes
+//! 20.4–20.7 ms, 13.0–13.2 ms of it the tridiagonalisation. Here a sweep costs a handful of
 //! multiplications and three divisions per entry and no square root, and the deflation scan
-//! stops at the first negligible entry: 6.3 ms on that random matrix, 3.3 ms on the article's
-//! Hessian (docs/performance.md).
+//! stops at the first negligible entry: 3.1–3.4 ms on those `T`s (the whole solve 16.5–17.1
+//! ms), 6.4 ms on a random tridiagonal of that size (`cargo bench --bench curvature --
+//! 'tridiagonal/|article_682/.*/(eigenvalues|eigenvalues_faer|eigenvalues_of_t|tridiagonalisation)$'`).
 //!
 //! The algorithm. The off-diagonal entries are squared once (`e²` is all a root-free sweep
 //! needs). A block is split off wherever `|eᵢ| ≤ ε √|dᵢ| √|dᵢ₊₁|`; each block is scaled into
