@@ -81,7 +81,7 @@ fn dense_article(c: &mut Criterion) {
             b.iter(|| h.eigenvalues().unwrap())
         });
         // its two halves: faer's tridiagonalisation, then the QL/QR on T
-        let (d, e) = tridiagonal_of(&h);
+        let (d, e) = h.tridiagonal();
         g.bench_function(format!("{v}/eigenvalues_of_t"), |b| {
             b.iter(|| {
                 let (mut d, mut e) = (d.clone(), e.clone());
@@ -90,7 +90,7 @@ fn dense_article(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("{v}/tridiagonalisation"), |b| {
-            b.iter(|| tridiagonal_of(&h))
+            b.iter(|| h.tridiagonal())
         });
         // what the eigenvalues took before curvature::tridiagonal: faer's values-only solver
         g.bench_function(format!("{v}/eigenvalues_faer"), |b| {
@@ -129,29 +129,6 @@ fn dense_article(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// `H = Q T Qᵀ` by faer's sequential tridiagonalisation (as the dense eigenvalues take it
-/// below 1,500 parameters): `T`'s diagonal and subdiagonal.
-fn tridiagonal_of(h: &curvature::DenseHessian) -> (Vec<f64>, Vec<f64>) {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd;
-    let n = h.n;
-    let mut m = faer::Mat::<f64>::from_fn(n, n, |i, j| h.get(i, j));
-    let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
-    let mut householder = faer::Mat::<f64>::zeros(bs, n - 1);
-    let par = faer::Par::Seq;
-    let scratch = evd::tridiag::tridiag_in_place_scratch::<f64>(n, par, Default::default());
-    evd::tridiag::tridiag_in_place(
-        m.as_mut(),
-        householder.as_mut(),
-        par,
-        MemStack::new(&mut MemBuffer::new(scratch)),
-        Default::default(),
-    );
-    let d = (0..n).map(|i| m[(i, i)]).collect();
-    let e = (0..n - 1).map(|i| m[(i + 1, i)]).collect();
-    (d, e)
 }
 
 /// faer's sequential values-only self-adjoint eigen-solve (tridiagonalisation and its own

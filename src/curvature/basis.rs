@@ -129,7 +129,7 @@ impl Tridiagonalised {
     }
 
     /// `T`'s diagonal and its subdiagonal (`n − 1` entries).
-    fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
+    pub(crate) fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
         let n = self.n();
         let d = (0..n).map(|i| self.trid[(i, i)]).collect();
         let e = (0..n.saturating_sub(1))

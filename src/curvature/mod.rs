@@ -328,6 +328,12 @@ impl DenseHessian {
     pub fn eigenvalues(&self) -> Result<Vec<f64>, CurvatureError> {
         basis::Tridiagonalised::new(self).eigenvalues()
     }
+
+    /// `T` of `H = Q T Qᵀ` as the eigenvalues take it: its diagonal and subdiagonal (the
+    /// benches time the two halves of the eigen-solve apart with it).
+    pub fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
+        basis::Tridiagonalised::new(self).tridiagonal()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
