@@ -10,6 +10,33 @@ impl<F: Float + FloatConst> UnaryDerivative<F> for super::FastGeLUKernelOp {
         F::from(0.5).unwrap() * x * (F::one() + (F::FRAC_2_PI().sqrt() * alpha).tanh())
     }
 
+    // one tanh for both (resprune's patch): `df` re-computed the forward's tanh. Its argument
+    // is built as `f`'s is, so in f64 the two are the same number (sqrt(2/pi) and
+    // sqrt(2)·(2/sqrt(pi))/2 round alike, and x.powi(3) is x·(x·x)); where they are not, the
+    // forward's tanh is evaluated apart, so both results are `f`'s and `df`'s bit for bit
+    const F_AND_DF: bool = true;
+    #[inline(always)]
+    fn f_and_df(&self, &x: &F) -> (F, F) {
+        let half = F::from(0.5).unwrap();
+        let three = F::from(3.0).unwrap();
+        let beta = F::SQRT_2() * F::FRAC_2_SQRT_PI() * half;
+        let kappa = F::from(0.044715).unwrap();
+        let x_sq = x * x;
+        let x_cube = x_sq * x;
+        let inner = beta * (x + kappa * x_cube);
+        let tanh_inner = inner.tanh();
+        let inner_f = F::FRAC_2_PI().sqrt() * (x + F::from(0.044715).unwrap() * x.powi(3));
+        let tanh_f = if inner_f == inner { tanh_inner } else { inner_f.tanh() };
+        let left = half * x;
+        let y = left * (F::one() + tanh_f);
+        let right = F::one() + tanh_inner;
+        let left_derivative = half * right;
+        let tanh_derivative = F::one() - tanh_inner * tanh_inner;
+        let inner_derivative = beta * (F::one() + three * kappa * x_sq);
+        let right_derivative = left * tanh_derivative * inner_derivative;
+        (y, left_derivative + right_derivative)
+    }
+
     #[inline(always)]
     fn df(&self, &x: &F) -> F {
         let half = F::from(0.5).unwrap();

@@ -84,4 +84,35 @@ mod tests {
             [-0.016455507, -0.014156329, 0.1, 0.5023068, 1.5338063]
         );
     }
+
+    /// resprune's patch: the fused forward (one tanh for value and derivative) gives `f` and
+    /// `df` bit for bit, and the tape's gradient is `df(x) · grad_out` exactly as before.
+    #[test]
+    fn test_fast_gelu_fused_is_bit_identical() {
+        use crate::tensor_ops::cpu_kernels::UnaryDerivative;
+        let op = super::FastGeLUKernelOp;
+        let mut xs: std::vec::Vec<f64> = (0..20_001).map(|i| (i as f64 - 10_000.0) * 1e-3).collect();
+        xs.extend([0.0, -0.0, 1e-300, -1e-300, 5e-8, 30.0, -30.0, 1e10, -1e10]);
+        for x in &xs {
+            let (y, d) = UnaryDerivative::<f64>::f_and_df(&op, x);
+            assert_eq!(y.to_bits(), UnaryDerivative::<f64>::f(&op, x).to_bits(), "f at {x}");
+            assert_eq!(d.to_bits(), UnaryDerivative::<f64>::df(&op, x).to_bits(), "df at {x}");
+        }
+        for x in [0.3f32, -1.7, 4.2] {
+            let (y, d) = UnaryDerivative::<f32>::f_and_df(&op, &x);
+            assert_eq!(y.to_bits(), UnaryDerivative::<f32>::f(&op, &x).to_bits());
+            assert_eq!(d.to_bits(), UnaryDerivative::<f32>::df(&op, &x).to_bits());
+        }
+        let dev: crate::tensor::Cpu = Default::default();
+        let n = xs.len();
+        let x = dev.tensor_from_vec(xs.clone(), (n,));
+        let w: std::vec::Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 * 0.25).collect();
+        let wt = dev.tensor_from_vec(w.clone(), (n,));
+        let g = (x.leaky_trace().fast_gelu() * wt).sum::<(), _>().backward();
+        let got = g.get(&x).as_vec();
+        for i in 0..n {
+            let want = 0.0 + UnaryDerivative::<f64>::df(&op, &xs[i]) * w[i];
+            assert_eq!(got[i].to_bits(), want.to_bits(), "gradient at {}", xs[i]);
+        }
+    }
 }

@@ -26,6 +26,15 @@ pub trait UnaryDerivative<E> {
     fn const_df(&self) -> E {
         unimplemented!()
     }
+
+    /// Whether [UnaryDerivative::f_and_df] computes both at less than their separate cost;
+    /// the CPU's forward pass then writes the derivative too (resprune's patch).
+    const F_AND_DF: bool = false;
+
+    /// `(f(x), df(x))` for an op whose `df` takes `x`; must equal them bit for bit.
+    fn f_and_df(&self, x: &E) -> (E, E) {
+        (self.f(x), self.df(x))
+    }
 }
 
 pub trait BinaryDerivative<E>: std::fmt::Debug {
@@ -46,6 +55,51 @@ pub trait BinaryDerivative<E>: std::fmt::Debug {
 impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
     const BACKWARD_WITHOUT_INP: bool = Op::DF_USES_FX;
     const BACKWARD_WITHOUT_DATA: bool = Op::HAS_CONST_DF;
+    const FORWARD_WITH_DF: bool = Op::F_AND_DF && !Op::DF_USES_FX && !Op::HAS_CONST_DF;
+
+    fn forward_with_df<S: Shape>(
+        &self,
+        op: Op,
+        inp: &Tensor<S, E, Self>,
+    ) -> Result<(Tensor<S, E, Self>, Tensor<S, E, Self>), Self::Err> {
+        // both buffers map the input's physical buffer element by element, as `forward` does
+        let n = inp.data.len();
+        let mut df = self.try_alloc_written::<E>(0, |_| {})?;
+        df.data
+            .try_reserve_exact(n)
+            .map_err(|_| CpuError::OutOfMemory)?;
+        let out = self.try_alloc_written::<E>(n, |out| {
+            for x in inp.data.iter() {
+                let (y, d) = op.f_and_df(x);
+                out.push(y);
+                df.data.push(d);
+            }
+        })?;
+        let wrap = |data| Tensor {
+            id: unique_id(),
+            data: std::sync::Arc::new(data),
+            shape: inp.shape,
+            strides: inp.strides,
+            device: self.clone(),
+            tape: Default::default(),
+        };
+        Ok((wrap(out), wrap(df)))
+    }
+
+    fn backward_with_df<S: Shape>(
+        &self,
+        df: &Tensor<S, E, Self>,
+        grad_inp: &mut Self::Vec,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        assert_eq!(grad_inp.len(), grad_out.len());
+        assert_eq!(grad_inp.len(), df.data.len());
+        // the same product and sum as `backward`'s, with df(x) read instead of evaluated
+        for ((x, d), g) in grad_inp.iter_mut().zip(df.data.iter()).zip(grad_out.iter()) {
+            *x += *d * *g;
+        }
+        Ok(())
+    }
 
     fn forward<S: Shape>(
         &self,

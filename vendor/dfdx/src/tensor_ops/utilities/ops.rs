@@ -7,6 +7,27 @@ use std::borrow::Cow;
 pub trait UnaryKernel<Op, E: Dtype>: Storage<E> {
     const BACKWARD_WITHOUT_INP: bool;
     const BACKWARD_WITHOUT_DATA: bool;
+    /// Whether [UnaryKernel::forward_with_df] is implemented: the forward pass also writes
+    /// the derivative at each element, so the backward pass needs neither the input nor a
+    /// second evaluation (resprune's patch: the fast GeLU's backward re-computed its tanh).
+    const FORWARD_WITH_DF: bool = false;
+    /// `(f(x), f'(x))` element by element; only called when [UnaryKernel::FORWARD_WITH_DF].
+    fn forward_with_df<S: Shape>(
+        &self,
+        _op: Op,
+        _inp: &Tensor<S, E, Self>,
+    ) -> Result<(Tensor<S, E, Self>, Tensor<S, E, Self>), Self::Err> {
+        unreachable!("forward_with_df is only called when FORWARD_WITH_DF is true")
+    }
+    /// `grad_inp += df · grad_out` element by element, `df` from [UnaryKernel::forward_with_df].
+    fn backward_with_df<S: Shape>(
+        &self,
+        _df: &Tensor<S, E, Self>,
+        _grad_inp: &mut Self::Vec,
+        _grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        unreachable!("backward_with_df is only called when FORWARD_WITH_DF is true")
+    }
     fn forward<S: Shape>(
         &self,
         op: Op,
@@ -62,6 +83,18 @@ pub(crate) fn try_unary_op<
             grads.try_alloc_for(&out_ghost)?;
             let (grad_inp, grad_out) = grads.mut_and_ref(&inp_ghost, &out_ghost);
             dev.backward(op, &inp_ghost, grad_inp, &out_ghost, grad_out)
+        });
+        Ok(out.put_tape(tape))
+    } else if D::FORWARD_WITH_DF {
+        // the derivative is kept in place of the input (resprune's patch)
+        let (out, df) = dev.forward_with_df(op, &inp)?;
+        drop(inp);
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&inp_ghost)?;
+            grads.try_alloc_for(&out_ghost)?;
+            let (grad_inp, grad_out) = grads.mut_and_ref(&inp_ghost, &out_ghost);
+            dev.backward_with_df(&df, grad_inp, grad_out)
         });
         Ok(out.put_tape(tape))
     } else if D::BACKWARD_WITHOUT_INP {
