@@ -114,5 +114,18 @@ mod tests {
             let want = 0.0 + UnaryDerivative::<f64>::df(&op, &xs[i]) * w[i];
             assert_eq!(got[i].to_bits(), want.to_bits(), "gradient at {}", xs[i]);
         }
+        // a broadcast input (stride 0): the op maps its 3 stored elements, and the gradient
+        // reaching them is the sum over the broadcast axis (exact for these weights)
+        let xb = dev.tensor([-1.3f64, 0.2, 2.7]);
+        let wb = dev.tensor([[1.0f64, 0.5, 0.25], [2.0, -1.0, 4.0]]);
+        let gb = (xb.leaky_trace().broadcast::<crate::shapes::Rank2<2, 3>, _>().fast_gelu() * wb.clone())
+            .sum::<(), _>()
+            .backward();
+        let (xv, wv) = (xb.array(), wb.array());
+        let got = gb.get(&xb).array();
+        for j in 0..3 {
+            let want = UnaryDerivative::<f64>::df(&op, &xv[j]) * (wv[0][j] + wv[1][j]);
+            assert_eq!(got[j].to_bits(), want.to_bits(), "broadcast gradient {j}");
+        }
     }
 }

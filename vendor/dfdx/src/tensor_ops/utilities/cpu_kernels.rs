@@ -64,10 +64,7 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
     ) -> Result<(Tensor<S, E, Self>, Tensor<S, E, Self>), Self::Err> {
         // both buffers map the input's physical buffer element by element, as `forward` does
         let n = inp.data.len();
-        let mut df = self.try_alloc_written::<E>(0, |_| {})?;
-        df.data
-            .try_reserve_exact(n)
-            .map_err(|_| CpuError::OutOfMemory)?;
+        let mut df = self.try_alloc_empty::<E>(n)?;
         let out = self.try_alloc_written::<E>(n, |out| {
             for x in inp.data.iter() {
                 let (y, d) = op.f_and_df(x);
@@ -75,6 +72,7 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
                 df.data.push(d);
             }
         })?;
+        assert_eq!(df.data.len(), n, "a kernel wrote the wrong number of elements");
         let wrap = |data| Tensor {
             id: unique_id(),
             data: std::sync::Arc::new(data),
@@ -178,22 +176,28 @@ impl Cpu {
         numel: usize,
         fill: impl FnOnce(&mut Vec<E>),
     ) -> Result<CachableVec<E>, CpuError> {
-        let mut out = if self.cache.is_enabled() {
+        let mut out = self.try_alloc_empty::<E>(numel)?;
+        fill(&mut out.data);
+        assert_eq!(out.data.len(), numel, "a kernel wrote the wrong number of elements");
+        Ok(out)
+    }
+
+    /// An empty buffer with room for `numel` elements: from the allocation cache when that is
+    /// on (so it goes back where it came from when dropped), otherwise newly reserved.
+    fn try_alloc_empty<E: Unit>(&self, numel: usize) -> Result<CachableVec<E>, CpuError> {
+        if self.cache.is_enabled() {
             let mut out = self.try_alloc_elem::<E>(numel, Default::default())?;
             out.data.clear();
-            out
+            Ok(out)
         } else {
             let mut data = Vec::new();
             data.try_reserve_exact(numel)
                 .map_err(|_| CpuError::OutOfMemory)?;
-            CachableVec {
+            Ok(CachableVec {
                 data,
                 cache: self.cache.clone(),
-            }
-        };
-        fill(&mut out.data);
-        assert_eq!(out.data.len(), numel, "a kernel wrote the wrong number of elements");
-        Ok(out)
+            })
+        }
     }
 }
 
