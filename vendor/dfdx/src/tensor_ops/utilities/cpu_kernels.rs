@@ -73,15 +73,10 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
             }
         })?;
         assert_eq!(df.data.len(), n, "a kernel wrote the wrong number of elements");
-        let wrap = |data| Tensor {
-            id: unique_id(),
-            data: std::sync::Arc::new(data),
-            shape: inp.shape,
-            strides: inp.strides,
-            device: self.clone(),
-            tape: Default::default(),
-        };
-        Ok((wrap(out), wrap(df)))
+        Ok((
+            self.tensor_of(out, inp.shape, inp.strides),
+            self.tensor_of(df, inp.shape, inp.strides),
+        ))
     }
 
     fn backward_with_df<S: Shape>(
@@ -112,14 +107,7 @@ impl<E: Dtype, Op: UnaryDerivative<E>> UnaryKernel<Op, E> for Cpu {
                 let data = self.try_alloc_written::<E>(inp.data.len(), |data| {
                     data.extend(inp.data.iter().map(|x| op.f(x)))
                 })?;
-                Ok(Tensor {
-                    id: unique_id(),
-                    data: std::sync::Arc::new(data),
-                    shape: inp.shape,
-                    strides: inp.strides,
-                    device: self.clone(),
-                    tape: Default::default(),
-                })
+                Ok(self.tensor_of(data, inp.shape, inp.strides))
             }
             Cow::Owned(mut inp) => {
                 // re-use the data buffer
@@ -180,6 +168,23 @@ impl Cpu {
         fill(&mut out.data);
         assert_eq!(out.data.len(), numel, "a kernel wrote the wrong number of elements");
         Ok(out)
+    }
+
+    /// A new tensor (a fresh id, no tape) over a buffer a kernel wrote (resprune's patch).
+    fn tensor_of<S: Shape, E: Unit>(
+        &self,
+        data: CachableVec<E>,
+        shape: S,
+        strides: S::Concrete,
+    ) -> Tensor<S, E, Self> {
+        Tensor {
+            id: unique_id(),
+            data: std::sync::Arc::new(data),
+            shape,
+            strides,
+            device: self.clone(),
+            tape: Default::default(),
+        }
     }
 
     /// An empty buffer with room for `numel` elements: from the allocation cache when that is
@@ -280,14 +285,7 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                         _ => data.extend((0..m).map(|j| op.f(&l[a + j * ls], &r[b + j * rs]))),
                     })
                 })?;
-                Ok(Tensor {
-                    id: unique_id(),
-                    data: std::sync::Arc::new(data),
-                    shape,
-                    strides: shape.strides(),
-                    device: self.clone(),
-                    tape: Default::default(),
-                })
+                Ok(self.tensor_of(data, shape, shape.strides()))
             }
             (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) => {
                 let lhs_valid = lhs.strides == lhs.shape.strides();
