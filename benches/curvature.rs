@@ -62,6 +62,29 @@ fn dense_article(c: &mut Criterion) {
         g.bench_function(format!("{v}/dense_hessian+eigenvalues"), |b| {
             b.iter(|| curvature::spectrum(&net, &theta, &batch, &opts, &never, &|_| {}).unwrap())
         });
+        // the same with exact products (hessian.products = "exact")
+        let exact_cfg = resprune::config::HessianConfig {
+            products: resprune::config::Products::Exact,
+            ..cfg.hessian.clone()
+        };
+        let exact_opts = curvature::SpectrumOptions {
+            cfg: &exact_cfg,
+            seed: 0,
+            layers: Vec::new(),
+            check: None,
+            basis: false,
+        };
+        g.bench_function(format!("{v}/exact_dense_hessian+eigenvalues"), |b| {
+            b.iter(|| {
+                curvature::spectrum(&net, &theta, &batch, &exact_opts, &never, &|_| {}).unwrap()
+            })
+        });
+        g.bench_function(format!("{v}/exact_dense_hessian"), |b| {
+            b.iter(|| {
+                let exact = net.exact_hvp(&theta, &batch).unwrap();
+                curvature::dense_hessian_exact(&exact, &never, &|_| {}).unwrap()
+            })
+        });
         let loss = BatchLoss {
             net: &net,
             batch: &batch,

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::config::Products;
 use crate::curvature::SpectrumMethod;
 use crate::frontend::{format_number, middle_row, NumberStyle};
 use crate::model::Variant;
@@ -124,10 +125,15 @@ fn measures(s: &mut String, r: &Record) {
         last(v).map(|h| num(h.eval_accuracy))
     });
     let sp = |v: Variant| r.variant(v).spectrum.as_ref();
+    // exact products leave rounding, not a finite-difference error, as the floor
+    let exact = sp(Variant::Residual)
+        .or(sp(Variant::Plain))
+        .is_some_and(|x| x.products == Products::Exact);
     if let Some(x) = sp(Variant::Residual).or(sp(Variant::Plain)) {
+        let products = if exact { ", exact products" } else { "" };
         let _ = writeln!(
             s,
-            "Hessian ({}, {} samples, {} params):",
+            "Hessian ({}, {} samples, {} params{products}):",
             x.method, x.samples, x.params
         );
     }
@@ -139,12 +145,15 @@ fn measures(s: &mut String, r: &Record) {
     row(s, "  negative (beyond tol)", &|v| {
         sp(v).map(|x| x.stats.negatives.to_string())
     });
-    row(s, "  negative (beyond FD noise)", &|v| {
+    let (beyond, floor) = if exact {
+        ("  negative (beyond rounding)", "  rounding floor")
+    } else {
+        ("  negative (beyond FD noise)", "  FD noise floor")
+    };
+    row(s, beyond, &|v| {
         sp(v).and_then(|x| x.negatives_beyond_noise.map(|c| c.to_string()))
     });
-    row(s, "  FD noise floor", &|v| {
-        sp(v).and_then(|x| x.noise_floor.map(num))
-    });
+    row(s, floor, &|v| sp(v).and_then(|x| x.noise_floor.map(num)));
     row(s, "  near zero", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)

@@ -169,6 +169,7 @@ impl Config {
         self.model.validate_input(self.data.encoding)?;
         self.train.validate()?;
         self.hessian.validate()?;
+        self.hessian.validate_for(&self.model)?;
         if self.replicates == 0 {
             return bad("replicates", "is 0, must be at least 1");
         }

@@ -31,6 +31,25 @@ pub enum FdScheme {
     Forward,
 }
 
+/// How Hessian-vector products (and the dense Hessian's columns) are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Products {
+    /// Differences of f64 gradients (`fd_scheme`, `fd_step`): every model, every device.
+    #[default]
+    FiniteDifferences,
+    /// Forward-over-reverse derivatives of the MLP's gradient, on the host: no step, no
+    /// truncation error (docs/method.md, "Exact products"). MLP only.
+    Exact,
+}
+
+impl Products {
+    /// `finite_differences` or `exact`, as the config and the record write it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HessianConfig {
@@ -48,6 +67,9 @@ pub struct HessianConfig {
     /// theta, at its own step [`FORWARD_STEP`], error ~1e-8). The dense Hessian and the pruning
     /// prediction are always central at `fd_step`.
     pub fd_scheme: FdScheme,
+    /// `finite_differences` (default) or `exact` (the MLP's forward-over-reverse products,
+    /// for the spectra; the pruning prediction stays central differences).
+    pub products: Products,
     /// Largest eigenvalues Lanczos reports.
     pub top_k: usize,
     /// Smallest eigenvalues Lanczos reports.
@@ -95,6 +117,7 @@ impl Default for HessianConfig {
             bins: 40,
             fd_step: 1e-5,
             fd_scheme: FdScheme::Central,
+            products: Products::FiniteDifferences,
             top_k: 5,
             bottom_k: 5,
             lanczos_steps: 100,
@@ -137,6 +160,19 @@ impl HessianConfig {
             return bad(
                 "hessian.check_batch",
                 "needs hessian.samples > 0: the check uses the next `samples` examples",
+            );
+        }
+        Ok(())
+    }
+
+    /// The keys that depend on the model: exact products exist for the MLP only.
+    pub fn validate_for(&self, model: &super::model::ModelConfig) -> Result<(), ConfigError> {
+        if self.products == Products::Exact && model.kind == super::model::ModelKind::Transformer {
+            return bad(
+                "hessian.products",
+                "\"exact\" is implemented for the MLP only (its forward-over-reverse products \
+                 are written out by hand); the transformer's are finite differences: remove \
+                 the key or set it to \"finite_differences\"",
             );
         }
         Ok(())

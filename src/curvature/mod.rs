@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::config::FdScheme;
-use crate::model::{Network, PreparedBatch};
+use crate::model::{ExactHvp, Network, PreparedBatch};
 use crate::stats::Bins;
 
 pub mod basis;
@@ -94,6 +94,22 @@ pub trait Hvp {
     /// Gradient evaluations spent so far (0 for oracles that use none).
     fn gradient_evals(&self) -> usize {
         0
+    }
+}
+
+/// The MLP's exact products (`model::exact`): no gradient evaluations, no step.
+impl Hvp for ExactHvp {
+    fn dim(&self) -> usize {
+        ExactHvp::dim(self)
+    }
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+        ExactHvp::hvp(self, v, out)
+    }
+    fn hvp_block(&mut self, vs: &[f64], outs: &mut [f64]) {
+        ExactHvp::hvp_block(self, vs, outs)
+    }
+    fn block_size(&self) -> usize {
+        ExactHvp::block_size(self)
     }
 }
 
@@ -427,6 +443,60 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     for blk in blocks {
         columns.extend(blk.ok_or(CurvatureError::Cancelled)?);
     }
+    Ok(symmetrised(n, columns, 2 * n))
+}
+
+/// Every column `H e_i` from exact products ([`ExactHvp`], the MLP's forward-over-reverse
+/// derivatives), in blocks of [`ExactHvp::block_size`] columns run in parallel, then
+/// `(H + Hᵀ) / 2` as [`dense_hessian`] does. Its asymmetry is rounding only (~1e-16).
+pub fn dense_hessian_exact(
+    exact: &ExactHvp,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<DenseHessian, CurvatureError> {
+    let n = exact.dim();
+    let done = AtomicUsize::new(0);
+    #[cfg(not(feature = "cuda"))]
+    let threads = rayon::current_num_threads();
+    #[cfg(feature = "cuda")]
+    let threads = 1;
+    let b = exact
+        .block_size()
+        .min(n.div_ceil(4 * threads.max(1)))
+        .max(1);
+    let block = |first: usize| -> Option<Vec<f64>> {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let cols = b.min(n - first);
+        let mut eye = vec![0.0; cols * n];
+        for c in 0..cols {
+            eye[c * n + first + c] = 1.0;
+        }
+        let mut out = vec![0.0; cols * n];
+        exact.hvp_block(&eye, &mut out);
+        progress(done.fetch_add(cols, Ordering::Relaxed) + cols);
+        Some(out)
+    };
+    let firsts: Vec<usize> = (0..n).step_by(b).collect();
+    #[cfg(not(feature = "cuda"))]
+    let blocks: Vec<Option<Vec<f64>>> = {
+        use rayon::prelude::*;
+        firsts.into_par_iter().map(block).collect()
+    };
+    #[cfg(feature = "cuda")]
+    let blocks: Vec<Option<Vec<f64>>> = firsts.into_iter().map(block).collect();
+    let mut columns = Vec::with_capacity(n);
+    for blk in blocks {
+        let blk = blk.ok_or(CurvatureError::Cancelled)?;
+        columns.extend(blk.chunks(n.max(1)).map(<[f64]>::to_vec));
+    }
+    Ok(symmetrised(n, columns, 0))
+}
+
+/// The dense Hessian from its `n` unsymmetrised columns: `(H + Hᵀ) / 2` and the asymmetry
+/// `max |H − Hᵀ| / max |H|` the columns had.
+fn symmetrised(n: usize, columns: Vec<Vec<f64>>, gradient_evals: usize) -> DenseHessian {
     // column j of the unsymmetrised matrix stored as row j (contiguous writes): the
     // symmetrisation below reads each pair (a, b) either way round, and 0.5 (a + b),
     // |a − b| do not depend on the order, so H comes out the same bit for bit
@@ -448,7 +518,7 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     for v in &data {
         max_abs = max_abs.max(v.abs());
     }
-    Ok(DenseHessian {
+    DenseHessian {
         n,
         data,
         asymmetry: if max_abs > 0.0 {
@@ -456,8 +526,8 @@ pub fn dense_hessian<L: LossGrad + Shared>(
         } else {
             0.0
         },
-        gradient_evals: 2 * n,
-    })
+        gradient_evals,
+    }
 }
 
 /// Columns per block of the dense Hessian: half the oracle's block (each column takes two

@@ -12,11 +12,11 @@ use super::lanczos::{lanczos, lanczos_with_basis, LanczosOptions, LanczosResult}
 use super::mechanism::EigenBasis;
 use super::slq::{slq, Density, SlqOptions};
 use super::{
-    dense_hessian, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram, Hvp, LossGrad,
-    Shared, SpectrumStats,
+    dense_hessian, dense_hessian_exact, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram,
+    Hvp, LossGrad, Shared, SpectrumStats,
 };
-use crate::config::{HessianConfig, HessianMethod};
-use crate::model::{Network, PreparedBatch};
+use crate::config::{HessianConfig, HessianMethod, Products};
+use crate::model::{ExactHvp, Network, PreparedBatch};
 use crate::stats::Bins;
 
 /// How a spectrum was measured: what `hessian.method = "auto"` resolves to.
@@ -89,8 +89,11 @@ pub struct Spectrum {
     pub samples: usize,
     pub params: usize,
     /// The relative finite-difference step used (the dense Hessian's after any kink retry;
-    /// the Hessian-vector products' otherwise).
+    /// the Hessian-vector products' otherwise); 0 with exact products.
     pub fd_step: f64,
+    /// How the products were computed (records before this key: finite differences).
+    #[serde(default)]
+    pub products: Products,
     /// Gradient evaluations spent on this spectrum: two per central Hessian-vector product,
     /// one per forward one (plus one at theta), all kink retries included.
     pub gradient_evals: usize,
@@ -349,8 +352,15 @@ pub fn spectrum(
                     total: n,
                 })
             };
-            let (h, step, evals) =
-                dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, &columns)?;
+            let (h, step, evals) = match cfg.products {
+                Products::FiniteDifferences => {
+                    dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, &columns)?
+                }
+                Products::Exact => {
+                    let exact = exact_products(net, theta, batch)?;
+                    (dense_hessian_exact(&exact, cancel, &columns)?, 0.0, 0)
+                }
+            };
             diagonal = Some((0..n).map(|i| h.get(i, i)).collect());
             let ev = if opts.basis {
                 let (ev, b, _) = dense_basis(&h, cfg.top_k, cfg.bottom_k)?;
@@ -373,8 +383,9 @@ pub fn spectrum(
             s
         }
         _ => {
+            let mut inner = products(&loss, theta, cfg)?;
             let mut hvp = Counted::new(
-                FdHvp::for_config(&loss, theta, cfg),
+                &mut *inner,
                 SpectrumPhase::Lanczos,
                 cfg.lanczos_steps,
                 progress,
@@ -409,10 +420,15 @@ pub fn spectrum(
         }
     };
     s.samples = batch.len();
+    s.products = cfg.products;
+    if cfg.products == Products::Exact {
+        s.fd_step = 0.0;
+    }
     if let Some(second) = opts.check {
         let other = BatchLoss { net, batch: second };
+        let mut inner = products(&other, theta, cfg)?;
         let mut hvp = Counted::new(
-            FdHvp::for_config(&other, theta, cfg),
+            &mut *inner,
             SpectrumPhase::Stability,
             cfg.lanczos_steps,
             progress,
@@ -453,6 +469,29 @@ pub const KINK_ASYMMETRY: f64 = 1e-6;
 /// [`KINK_ASYMMETRY`]) it is recomputed at a tenth and a hundredth of the step, since a
 /// crossing needs a pre-activation within `h·|∂z|` of zero. Returns the most symmetric
 /// matrix, the step that gave it, and the gradients spent on all tries.
+/// The MLP's exact products at `theta` over `batch`.
+fn exact_products(
+    net: &Network,
+    theta: &[f64],
+    batch: &PreparedBatch,
+) -> Result<ExactHvp, CurvatureError> {
+    net.exact_hvp(theta, batch)
+        .map_err(|e| CurvatureError::Config(e.to_string()))
+}
+
+/// The Hessian-vector products `cfg.products` asks for: differences of `loss`'s gradient
+/// (`fd_scheme`, its step) or the MLP's exact ones.
+fn products<'a>(
+    loss: &'a BatchLoss<'a>,
+    theta: &[f64],
+    cfg: &HessianConfig,
+) -> Result<Box<dyn Hvp + 'a>, CurvatureError> {
+    Ok(match cfg.products {
+        Products::FiniteDifferences => Box::new(FdHvp::for_config(loss, theta, cfg)),
+        Products::Exact => Box::new(exact_products(loss.net, theta, loss.batch)?),
+    })
+}
+
 fn dense_avoiding_kinks<L: LossGrad + Shared>(
     loss: &L,
     theta: &[f64],
@@ -497,6 +536,7 @@ fn spectrum_of_dense(h: &DenseHessian, ev: Vec<f64>, cfg: &HessianConfig) -> Spe
         samples: 0,
         params: h.n,
         fd_step: cfg.fd_step,
+        products: Products::FiniteDifferences,
         gradient_evals: h.gradient_evals,
         sources: StatSources {
             extremes: all.clone(),
@@ -655,6 +695,7 @@ fn lanczos_result<H: Phased>(
         samples: 0,
         params: n,
         fd_step: cfg.hvp_step(),
+        products: Products::FiniteDifferences,
         gradient_evals: 0,
         sources: StatSources {
             extremes: format!(

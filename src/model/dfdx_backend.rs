@@ -105,6 +105,8 @@ enum BatchData {
 pub struct PreparedBatch {
     data: BatchData,
     labels: Vec<usize>,
+    /// The MLP's inputs `features × n` on the host, for [`Network::exact_hvp`].
+    features: Option<std::sync::Arc<Vec<f64>>>,
 }
 
 impl PreparedBatch {
@@ -212,9 +214,19 @@ impl Network {
             #[cfg(feature = "cuda")]
             Backend::Cuda(dev, _) => BatchData::Cuda(chunks(self, dev, x, y, &ranges)),
         };
+        let features = self.spec.transformer.is_none().then(|| {
+            let mut xt = vec![0.0; n * d];
+            for i in 0..n {
+                for j in 0..d {
+                    xt[j * n + i] = x[i * d + j];
+                }
+            }
+            std::sync::Arc::new(xt)
+        });
         PreparedBatch {
             data,
             labels: y.to_vec(),
+            features,
         }
     }
 
@@ -272,6 +284,29 @@ impl Network {
             input,
             onehot: dev.tensor_from_vec(onehot, (k, n)),
         }
+    }
+
+    /// Exact Hessian-vector products of the mean loss over `batch` at `theta`
+    /// (forward-over-reverse, `model::exact`; computed on the host whatever the backend).
+    ///
+    /// # Errors
+    /// The transformer has none: its products are finite differences.
+    pub fn exact_hvp(
+        &self,
+        theta: &[f64],
+        batch: &PreparedBatch,
+    ) -> Result<super::ExactHvp, super::ExactUnsupported> {
+        let Some(x) = &batch.features else {
+            return Err(super::ExactUnsupported::Transformer);
+        };
+        super::ExactHvp::new(
+            &self.spec,
+            &self.layout,
+            self.variant,
+            theta,
+            x.clone(),
+            &batch.labels,
+        )
     }
 
     /// Mean cross-entropy and accuracy of `theta` on `batch`, without a gradient.

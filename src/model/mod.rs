@@ -5,12 +5,14 @@
 //! autodiff crate replaces one file.
 
 mod dfdx_backend;
+mod exact;
 mod transformer;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 pub use dfdx_backend::{cpu_kernels, Backend, Network, PreparedBatch, CHUNK_WORK};
+pub use exact::{ExactHvp, ExactUnsupported};
 
 /// The two members of a model pair: same layers, same initial `theta`, differing only in the skip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
