@@ -64,8 +64,9 @@ pub struct HessianConfig {
     pub fd_step: f64,
     /// How Lanczos, SLQ and Hutchinson difference the gradient: `central` (two gradients per
     /// product at `fd_step`, error ~1e-10) or `forward` (one gradient per product after one at
-    /// theta, at its own step [`FORWARD_STEP`], error ~1e-8). The dense Hessian and the pruning
-    /// prediction are always central at `fd_step`.
+    /// theta, at its own step [`FORWARD_STEP`], error ~1e-8). The finite-difference dense
+    /// Hessian and the pruning prediction are always central at `fd_step`; with
+    /// `products = "exact"` only the pruning prediction differences the gradient.
     pub fd_scheme: FdScheme,
     /// `finite_differences` (default) or `exact` (the MLP's forward-over-reverse products,
     /// for the spectra; the pruning prediction stays central differences).

@@ -127,6 +127,7 @@ dense_limit = {dl}
 bins = {bins}              # histogram bins stored in the record
 fd_step = 1e-5         # relative central-difference step of the Hessian-vector product
 fd_scheme = "central"  # central | forward (one gradient per product above dense_limit, error ~1e-8)
+products = "finite_differences"  # finite_differences | exact (MLP only: forward-over-reverse, rounding error only)
 top_k = 5              # lanczos: largest eigenvalues
 bottom_k = 5           # lanczos: smallest eigenvalues
 lanczos_steps = 100    # lanczos: most steps (keeps steps x params floats)

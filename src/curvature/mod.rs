@@ -2,7 +2,9 @@
 //! the dense Hessian, and statistics of its spectrum.
 //!
 //! dfdx has no second-order autodiff, so `H v = (g(θ + h v) − g(θ − h v)) / 2h`; the step and
-//! its error are discussed in docs/method.md.
+//! its error are discussed in docs/method.md. For the MLP, `hessian.products = "exact"` takes
+//! the products from `model::ExactHvp` instead (forward-over-reverse written out by hand:
+//! rounding error only; [`dense_hessian_exact`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -23,9 +25,9 @@ pub mod tridiagonal;
 pub use basis::{dense_basis, DensePath, BASIS_TOL, MAX_SOLVES};
 pub use mechanism::{mechanism, span_share, BasisSource, EigenBasis, Mechanism};
 pub use spectrum::{
-    choose_method, dense_spectrum, lanczos_spectrum, no_progress, spectrum, LayerSpectrum,
-    Spectrum, SpectrumMethod, SpectrumOptions, SpectrumOutput, SpectrumPhase, SpectrumProgress,
-    Stability, StatSources, KINK_ASYMMETRY,
+    choose_method, dense_spectrum, lanczos_spectrum, no_progress, products, spectrum,
+    LayerSpectrum, Spectrum, SpectrumMethod, SpectrumOptions, SpectrumOutput, SpectrumPhase,
+    SpectrumProgress, Stability, StatSources, KINK_ASYMMETRY,
 };
 
 /// Anything that returns the loss and writes its gradient at `theta`.
@@ -356,14 +358,15 @@ impl DenseHessian {
 pub enum CurvatureError {
     #[error(
         "the dense Hessian of {params} parameters exceeds hessian.dense_limit = {limit}: \
-         it would take {params} x {params} x 8 bytes and {evals} gradient evaluations. \
+         it would take {params} x {params} x 8 bytes and {cost}. \
          Set hessian.method = \"lanczos\" (or \"auto\") for top/bottom eigenvalues, the \
          spectral density and trace/variance estimates, or raise hessian.dense_limit"
     )]
     TooLarge {
         params: usize,
         limit: usize,
-        evals: usize,
+        /// What its columns would cost: gradient evaluations or exact products.
+        cost: String,
     },
     #[error("the eigen solver failed: {0}")]
     Eigen(String),

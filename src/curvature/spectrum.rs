@@ -305,7 +305,10 @@ pub fn choose_method(cfg: &HessianConfig, n: usize) -> Result<HessianMethod, Cur
         HessianMethod::Dense if n > cfg.dense_limit => Err(CurvatureError::TooLarge {
             params: n,
             limit: cfg.dense_limit,
-            evals: 2 * n,
+            cost: match cfg.products {
+                Products::FiniteDifferences => format!("{} gradient evaluations", 2 * n),
+                Products::Exact => format!("{n} exact Hessian-vector products"),
+            },
         }),
         m => Ok(m),
     }
@@ -465,10 +468,6 @@ pub fn spectrum(
 /// ~1e-10 (truncation and rounding, docs/method.md), a crossing O(1).
 pub const KINK_ASYMMETRY: f64 = 1e-6;
 
-/// The dense Hessian at `fd_step`; when a column crossed a ReLU kink (asymmetry above
-/// [`KINK_ASYMMETRY`]) it is recomputed at a tenth and a hundredth of the step, since a
-/// crossing needs a pre-activation within `h·|∂z|` of zero. Returns the most symmetric
-/// matrix, the step that gave it, and the gradients spent on all tries.
 /// The MLP's exact products at `theta` over `batch`.
 fn exact_products(
     net: &Network,
@@ -481,7 +480,7 @@ fn exact_products(
 
 /// The Hessian-vector products `cfg.products` asks for: differences of `loss`'s gradient
 /// (`fd_scheme`, its step) or the MLP's exact ones.
-fn products<'a>(
+pub fn products<'a>(
     loss: &'a BatchLoss<'a>,
     theta: &[f64],
     cfg: &HessianConfig,
@@ -492,6 +491,10 @@ fn products<'a>(
     })
 }
 
+/// The dense Hessian at `fd_step`; when a column crossed a ReLU kink (asymmetry above
+/// [`KINK_ASYMMETRY`]) it is recomputed at a tenth and a hundredth of the step, since a
+/// crossing needs a pre-activation within `h·|∂z|` of zero. Returns the most symmetric
+/// matrix, the step that gave it, and the gradients spent on all tries.
 fn dense_avoiding_kinks<L: LossGrad + Shared>(
     loss: &L,
     theta: &[f64],

@@ -131,10 +131,12 @@ pub enum ExperimentError {
     Data(#[from] data::DataError),
     #[error("training: {0}")]
     Train(#[from] TrainError),
-    #[error("spectrum of the {variant} model: {source}")]
+    // not `source`: thiserror would make it the error's cause, and `{:#}` would print its
+    // message a second time after this one
+    #[error("spectrum of the {variant} model: {error}")]
     Curvature {
         variant: Variant,
-        source: curvature::CurvatureError,
+        error: curvature::CurvatureError,
     },
     /// The config breaks a rule (names the key; file and line when it came from one).
     #[error(transparent)]

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use super::member::{layer_ranges, Member};
 use super::{ExperimentError, RunEvent, Stage, Stop};
 use crate::config::{Config, Granularity, HessianConfig, HessianMethod, PruneMethod, TrainConfig};
-use crate::curvature::{self, BatchLoss, CurvatureError, FdHvp};
+use crate::curvature::{self, BatchLoss, CurvatureError};
 use crate::data::{Dataset, Split};
 use crate::model::{ModelSpec, Variant};
 use crate::prune;
@@ -241,7 +241,7 @@ pub fn checkpoint_data(cfg: &Config, seed: u64, split: Split) -> CheckpointData 
 fn failed(variant: Variant, source: CurvatureError) -> Stop<ExperimentError> {
     match source {
         CurvatureError::Cancelled => Stop::Cancelled,
-        source => Stop::Failed(ExperimentError::Curvature { variant, source }),
+        error => Stop::Failed(ExperimentError::Curvature { variant, error }),
     }
 }
 
@@ -301,9 +301,11 @@ fn spectrum_of(
                 net: &m.net,
                 batch: &batch,
             };
-            let mut h = FdHvp::for_config(&loss, &m.theta, &cfg.hessian);
+            // the products the spectrum used (`hessian.products`)
+            let mut h =
+                curvature::products(&loss, &m.theta, &cfg.hessian).map_err(|e| failed(v, e))?;
             let d = curvature::hutchinson::diagonal(
-                &mut h,
+                &mut *h,
                 cfg.prune.diagonal_samples,
                 ctx.seed ^ 0xD1A6,
                 ctx.cancel,

@@ -43,10 +43,11 @@ pub enum ExactUnsupported {
     Transformer,
 }
 
-/// Floats a block's widest tangent may hold: `width × k × n` within ~512 KiB keeps a block's
-/// tangents in a core's L2 and L3 share while its products stay wide (measured by the
-/// `exact_block_sizes` bench).
-const BLOCK_FLOATS: usize = 1 << 16;
+/// Floats a block's widest tangent may hold: `width × k × n` within 256 KiB keeps a block's
+/// tangents near the core while its products stay wide. Measured on the article's dense
+/// Hessian at one thread (`article_682/residual/exact_dense_hessian`, docs/performance.md):
+/// 2^14 floats 18.3 ms, 2^15 13.7, 2^16 15.4, 2^17 17.4.
+const BLOCK_FLOATS: usize = 1 << 15;
 
 /// Multiply-adds a product must reach before faer may use every thread (below, one: the
 /// dense Hessian already runs its blocks in parallel).
