@@ -514,6 +514,33 @@ impl ExactHvp {
         }
     }
 
+    /// Which layers' parameters the `k` directions in `v` touch: `[stem, blocks.., head]`.
+    /// The dense Hessian's directions are unit vectors, a block of them mostly inside one
+    /// tensor, so most terms below vanish for them and are skipped (exact zeros: the numbers
+    /// are the same as with every term computed).
+    fn touched(&self, v: &[f64]) -> Vec<bool> {
+        let dim = self.dim;
+        let any = |r: std::ops::Range<usize>| {
+            v.chunks(dim)
+                .any(|vj| vj[r.clone()].iter().any(|x| *x != 0.0))
+        };
+        let w = self.width;
+        let mut t: Vec<bool> = self
+            .hidden
+            .iter()
+            .map(|l| {
+                any(l.w..l.w + w * l.inputs)
+                    || any(l.b..l.b + w)
+                    || l.alpha_at.is_some_and(|a| any(a..a + 1))
+            })
+            .collect();
+        t.push(
+            any(self.head_w..self.head_w + self.classes * w)
+                || any(self.head_b..self.head_b + self.classes),
+        );
+        t
+    }
+
     fn tangents_in(&self, v: &[f64], out: &mut [f64], ws: &mut Workspace) {
         let (dim, n, w, c) = (self.dim, self.n, self.width, self.classes);
         let k = v.len() / dim;
@@ -522,6 +549,12 @@ impl ExactHvp {
         out.fill(0.0);
         let theta = &self.theta;
         let depth = self.hidden.len() - 1;
+        let touched = self.touched(v);
+        // hidden layer l's forward tangents are zero below the first layer a direction touches
+        let Some(first) = touched.iter().position(|t| *t) else {
+            return;
+        };
+        let live = |l: usize| l >= first;
         let alpha_dot = |layer: &Hidden, j: usize| layer.alpha_at.map_or(0.0, |at| v[j * dim + at]);
         for list in [&mut ws.zd, &mut ws.hd, &mut ws.wdt] {
             list.resize_with(depth + 1, Vec::new);
@@ -539,35 +572,46 @@ impl ExactHvp {
             gzd,
         } = ws;
         // forward tangents
-        for (l, layer) in self.hidden.iter().enumerate() {
+        for (l, layer) in self.hidden.iter().enumerate().skip(first) {
             let ins = layer.inputs;
             let a: &[f64] = if l == 0 { &self.x } else { &self.acts[l - 1] };
-            gather(v, dim, k, layer.w, (w, ins), wd, &mut wdts[l]);
             let (before, rest) = hd.split_at_mut(l);
             let z = sized(&mut zd[l], w * k * n);
-            gemm(z, w * k, n, rows(wd, w * k, ins), rows(a, ins, n), false);
-            if l > 0 {
+            if touched[l] {
+                gather(v, dim, k, layer.w, (w, ins), wd, &mut wdts[l]);
+                gemm(z, w * k, n, rows(wd, w * k, ins), rows(a, ins, n), false);
+            }
+            if l > 0 && live(l - 1) {
                 gemm(
                     z,
                     w,
                     k * n,
                     rows(&theta[layer.w..layer.w + w * ins], w, ins),
                     rows(&before[l - 1], ins, k * n),
-                    true,
+                    touched[l],
                 );
             }
-            add_bias(z, v, dim, k, layer.b, n);
+            if touched[l] {
+                add_bias(z, v, dim, k, layer.b, n);
+            }
             let h = sized(&mut rest[0], w * k * n);
             for (row, (hr, zr)) in h.chunks_mut(n).zip(z.chunks(n)).enumerate() {
                 let (o, j) = (row / k, row % k);
                 let s1 = &layer.s1[o * n..(o + 1) * n];
-                if layer.skip {
+                if layer.skip && l > first {
                     let ad = &before[l - 1][row * n..(row + 1) * n];
                     let f = &layer.f[o * n..(o + 1) * n];
                     let (alpha, da) = (layer.alpha, alpha_dot(layer, j));
                     for ((((h, a), s), z), f) in hr.iter_mut().zip(ad).zip(s1).zip(zr.iter()).zip(f)
                     {
                         *h = a + alpha * s * z + da * f;
+                    }
+                } else if layer.skip {
+                    // the layer's input has no tangent yet
+                    let f = &layer.f[o * n..(o + 1) * n];
+                    let (alpha, da) = (layer.alpha, alpha_dot(layer, j));
+                    for (((h, s), z), f) in hr.iter_mut().zip(s1).zip(zr.iter()).zip(f) {
+                        *h = alpha * s * z + da * f;
                     }
                 } else {
                     for ((h, s), z) in hr.iter_mut().zip(s1).zip(zr.iter()) {
@@ -578,19 +622,26 @@ impl ExactHvp {
         }
         // the logits' tangent, then the loss gradient's by them
         let h_last = &self.acts[depth];
-        gather(v, dim, k, self.head_w, (c, w), wd, head_wdt);
+        let head = touched[depth + 1];
         let w_head = &theta[self.head_w..self.head_w + c * w];
         let gu = sized(gu, c * k * n);
-        gemm(gu, c * k, n, rows(wd, c * k, w), rows(h_last, w, n), false);
-        gemm(
-            gu,
-            c,
-            k * n,
-            rows(w_head, c, w),
-            rows(&hd[depth], w, k * n),
-            true,
-        );
-        add_bias(gu, v, dim, k, self.head_b, n);
+        if head {
+            gather(v, dim, k, self.head_w, (c, w), wd, head_wdt);
+            gemm(gu, c * k, n, rows(wd, c * k, w), rows(h_last, w, n), false);
+        }
+        if live(depth) {
+            gemm(
+                gu,
+                c,
+                k * n,
+                rows(w_head, c, w),
+                rows(&hd[depth], w, k * n),
+                head,
+            );
+        }
+        if head {
+            add_bias(gu, v, dim, k, self.head_b, n);
+        }
         let inv_n = 1.0 / n as f64;
         for j in 0..k {
             for t in 0..n {
@@ -613,15 +664,18 @@ impl ExactHvp {
             rows(h_last, w, n).transpose(),
             false,
         );
-        let bp = sized(b_part, c * w * k);
-        gemm(
-            bp,
-            c,
-            w * k,
-            rows(&self.g_u, c, n),
-            rows(&hd[depth], w * k, n).transpose(),
-            false,
-        );
+        let bp = live(depth).then(|| {
+            let bp = sized(b_part, c * w * k);
+            gemm(
+                bp,
+                c,
+                w * k,
+                rows(&self.g_u, c, n),
+                rows(&hd[depth], w * k, n).transpose(),
+                false,
+            );
+            &*bp
+        });
         scatter(
             out,
             dim,
@@ -629,7 +683,7 @@ impl ExactHvp {
             (self.head_w, self.head_b),
             (c, w, n),
             ap,
-            Some(bp),
+            bp,
             gu,
         );
         // ġ by the last hidden output: W_Hᵀ ġ_u + Ẇ_Hᵀ g_u
@@ -642,14 +696,16 @@ impl ExactHvp {
             rows(gu, c, k * n),
             false,
         );
-        gemm(
-            ghd,
-            w * k,
-            n,
-            rows(head_wdt, w * k, c),
-            rows(&self.g_u, c, n),
-            true,
-        );
+        if head {
+            gemm(
+                ghd,
+                w * k,
+                n,
+                rows(head_wdt, w * k, c),
+                rows(&self.g_u, c, n),
+                true,
+            );
+        }
         // backward tangents, last hidden layer first
         let mut alpha_tangent = vec![0.0; k];
         for l in (0..=depth).rev() {
@@ -662,7 +718,7 @@ impl ExactHvp {
             for (row, gr) in gzd.chunks_mut(n).enumerate() {
                 let (o, j) = (row / k, row % k);
                 let r = row * n..(row + 1) * n;
-                let (ghr, zr) = (&ghd[r.clone()], &zd[l][r]);
+                let ghr = &ghd[r.clone()];
                 let at = o * n..(o + 1) * n;
                 let (s1, s2, g_h) = (
                     &layer.s1[at.clone()],
@@ -670,15 +726,28 @@ impl ExactHvp {
                     &layer.g_h[at.clone()],
                 );
                 let da = alpha_dot(layer, j);
-                // ġ_f = α ġ_h + α̇ g_h, g_f = α g_h (plain: α = 1, α̇ = 0)
-                for t in 0..n {
-                    gr[t] = (scale * ghr[t] + da * g_h[t]) * s1[t] + scale * g_h[t] * s2[t] * zr[t];
-                }
-                if layer.alpha_at.is_some() {
-                    let f = &layer.f[at];
-                    alpha_tangent[j] += (0..n)
-                        .map(|t| ghr[t] * f[t] + g_h[t] * s1[t] * zr[t])
-                        .sum::<f64>();
+                // ġ_z = ġ_f ⊙ s1 + g_f ⊙ s2 ⊙ ż with ġ_f = α ġ_h + α̇ g_h, g_f = α g_h (plain:
+                // α = 1, α̇ = 0); ż = 0 below the first layer touched
+                if live(l) {
+                    let zr = &zd[l][r];
+                    for t in 0..n {
+                        gr[t] =
+                            (scale * ghr[t] + da * g_h[t]) * s1[t] + scale * g_h[t] * s2[t] * zr[t];
+                    }
+                    if layer.alpha_at.is_some() {
+                        let f = &layer.f[at];
+                        alpha_tangent[j] += (0..n)
+                            .map(|t| ghr[t] * f[t] + g_h[t] * s1[t] * zr[t])
+                            .sum::<f64>();
+                    }
+                } else {
+                    for t in 0..n {
+                        gr[t] = (scale * ghr[t] + da * g_h[t]) * s1[t];
+                    }
+                    if layer.alpha_at.is_some() {
+                        let f = &layer.f[at];
+                        alpha_tangent[j] += (0..n).map(|t| ghr[t] * f[t]).sum::<f64>();
+                    }
                 }
             }
             let ap = sized(a_part, w * k * ins);
@@ -690,7 +759,7 @@ impl ExactHvp {
                 rows(a, ins, n).transpose(),
                 false,
             );
-            let bp = (l > 0).then(|| {
+            let bp = (l > 0 && live(l - 1)).then(|| {
                 let bp = sized(b_part, w * ins * k);
                 gemm(
                     bp,
@@ -710,8 +779,8 @@ impl ExactHvp {
             }
             if l > 0 {
                 // ġ by the layer's input: (ġ_h through the skip) + Wᵀ ġ_z + Ẇᵀ g_z, in place
-                // (this layer's ġ_h is no longer needed)
-                // blocks are width -> width, so ġ keeps its size
+                // (this layer's ġ_h is no longer needed); blocks are width -> width, so ġ
+                // keeps its size
                 gemm(
                     ghd,
                     ins,
@@ -720,14 +789,16 @@ impl ExactHvp {
                     rows(gzd, w, k * n),
                     layer.skip,
                 );
-                gemm(
-                    ghd,
-                    ins * k,
-                    n,
-                    rows(&wdts[l], ins * k, w),
-                    rows(&layer.g_z, w, n),
-                    true,
-                );
+                if touched[l] {
+                    gemm(
+                        ghd,
+                        ins * k,
+                        n,
+                        rows(&wdts[l], ins * k, w),
+                        rows(&layer.g_z, w, n),
+                        true,
+                    );
+                }
             }
         }
     }
