@@ -442,11 +442,14 @@ pub fn dense_hessian<L: LossGrad + Shared>(
     };
     #[cfg(feature = "cuda")]
     let blocks: Vec<Option<Vec<Vec<f64>>>> = firsts.into_iter().map(block).collect();
-    let mut columns = Vec::with_capacity(n);
+    // column j of the unsymmetrised matrix stored as row j (contiguous writes)
+    let mut data = Vec::with_capacity(n * n);
     for blk in blocks {
-        columns.extend(blk.ok_or(CurvatureError::Cancelled)?);
+        for col in blk.ok_or(CurvatureError::Cancelled)? {
+            data.extend(col);
+        }
     }
-    Ok(symmetrised(n, columns, 2 * n))
+    Ok(symmetrised(n, data, 2 * n))
 }
 
 /// Every column `H e_i` from exact products ([`ExactHvp`], the MLP's forward-over-reverse
@@ -489,38 +492,52 @@ pub fn dense_hessian_exact(
     };
     #[cfg(feature = "cuda")]
     let blocks: Vec<Option<Vec<f64>>> = firsts.into_iter().map(block).collect();
-    let mut columns = Vec::with_capacity(n);
+    let mut data = Vec::with_capacity(n * n);
     for blk in blocks {
-        let blk = blk.ok_or(CurvatureError::Cancelled)?;
-        columns.extend(blk.chunks(n.max(1)).map(<[f64]>::to_vec));
+        data.extend(blk.ok_or(CurvatureError::Cancelled)?);
     }
-    Ok(symmetrised(n, columns, 0))
+    Ok(symmetrised(n, data, 0))
 }
 
-/// The dense Hessian from its `n` unsymmetrised columns: `(H + Hᵀ) / 2` and the asymmetry
-/// `max |H − Hᵀ| / max |H|` the columns had.
-fn symmetrised(n: usize, columns: Vec<Vec<f64>>, gradient_evals: usize) -> DenseHessian {
-    // column j of the unsymmetrised matrix stored as row j (contiguous writes): the
-    // symmetrisation below reads each pair (a, b) either way round, and 0.5 (a + b),
-    // |a − b| do not depend on the order, so H comes out the same bit for bit
-    let mut data = Vec::with_capacity(n * n);
-    for col in columns {
-        data.extend(col);
-    }
-    let mut max_abs = 0.0f64;
-    let mut max_asym = 0.0f64;
-    for i in 0..n {
-        for j in 0..i {
-            let (a, b) = (data[i * n + j], data[j * n + i]);
-            max_asym = max_asym.max((a - b).abs());
-            let s = 0.5 * (a + b);
-            data[i * n + j] = s;
-            data[j * n + i] = s;
+/// The dense Hessian from its unsymmetrised columns, column `j` stored as row `j` of `data`:
+/// `(H + Hᵀ) / 2` and the asymmetry `max |H − Hᵀ| / max |H|` the columns had.
+fn symmetrised(n: usize, mut data: Vec<f64>, gradient_evals: usize) -> DenseHessian {
+    // Each pair (a, b) is read either way round, and 0.5 (a + b), |a − b| and the maxima do
+    // not depend on the order, so H comes out the same bit for bit whatever the walk; the
+    // walk goes tile by tile so the transposed reads stay in cache (row by row, every
+    // `data[j * n + i]` was a cache miss: an eighth of the exact dense Hessian's time).
+    // The maxima run in several accumulators: one `max` chain waits on the last (NaN-aware
+    // `max` is exact and ignores NaN in any order, so the result is the same).
+    const TILE: usize = 32;
+    const LANES: usize = 8;
+    let mut asym = [0.0f64; LANES];
+    for i0 in (0..n).step_by(TILE) {
+        for j0 in (0..=i0).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(n) {
+                for j in j0..(j0 + TILE).min(i) {
+                    let (a, b) = (data[i * n + j], data[j * n + i]);
+                    asym[j % LANES] = asym[j % LANES].max((a - b).abs());
+                    let s = 0.5 * (a + b);
+                    data[i * n + j] = s;
+                    data[j * n + i] = s;
+                }
+            }
         }
     }
-    for v in &data {
-        max_abs = max_abs.max(v.abs());
+    let max_asym = asym.iter().fold(0.0f64, |m, x| m.max(*x));
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = data.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, x) in lanes.iter_mut().zip(c) {
+            *m = m.max(x.abs());
+        }
     }
+    let max_abs = chunks
+        .remainder()
+        .iter()
+        .fold(lanes.iter().fold(0.0f64, |m, x| m.max(*x)), |m, x| {
+            m.max(x.abs())
+        });
     DenseHessian {
         n,
         data,

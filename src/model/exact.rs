@@ -255,12 +255,17 @@ fn scatter(
     for j in 0..k {
         let oj = &mut out[j * dim..(j + 1) * dim];
         for o in 0..outs {
-            for i in 0..ins {
-                let mut g = a[(o * k + j) * ins + i];
-                if let Some(bt) = bt {
-                    g += bt[o * ins * k + i * k + j];
+            let dst = &mut oj[w + o * ins..w + (o + 1) * ins];
+            let ar = &a[(o * k + j) * ins..(o * k + j + 1) * ins];
+            match bt {
+                // B's entries for (o, ·, j) sit k apart
+                Some(bt) => {
+                    let br = bt[o * ins * k + j..].iter().step_by(k);
+                    for ((d, a), b) in dst.iter_mut().zip(ar).zip(br) {
+                        *d = a + b;
+                    }
                 }
-                oj[w + o * ins + i] = g;
+                None => dst.copy_from_slice(ar),
             }
             oj[b + o] = gz[(o * k + j) * n..(o * k + j + 1) * n].iter().sum();
         }
