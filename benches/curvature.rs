@@ -29,6 +29,7 @@ fn dense_article(c: &mut Criterion) {
     let spec = experiment::model_spec(&cfg, &split.summary);
     let mut g = c.benchmark_group("article_682");
     g.sample_size(20);
+    let mut members = Vec::new();
     for v in Variant::BOTH {
         let net = Network::new(&spec, v);
         let mut theta = experiment::initial_theta(cfg.seed, &spec);
@@ -51,6 +52,7 @@ fn dense_article(c: &mut Criterion) {
         )
         .unwrap();
         let batch = net.prepare(&split.train.x, &split.train.y);
+        members.push((net.clone(), theta.clone(), batch.clone()));
         let never = AtomicBool::new(false);
         let opts = curvature::SpectrumOptions {
             cfg: &cfg.hessian,
@@ -149,6 +151,32 @@ fn dense_article(c: &mut Criterion) {
                 let mut h = FdHvp::new(&hidden, &theta, 1e-5);
                 curvature::hutchinson::hutchinson(&mut h, &opts, &never).unwrap()
             })
+        });
+    }
+    // both models side by side, as a run computes them (without the eigenvector basis the
+    // run adds for the mechanism): what the peers' `func.hessian`/`jit(hessian)` +
+    // `eigvalsh` of both models are held against
+    let never = AtomicBool::new(false);
+    for products in [
+        resprune::config::Products::FiniteDifferences,
+        resprune::config::Products::Exact,
+    ] {
+        let hcfg = resprune::config::HessianConfig {
+            products,
+            ..cfg.hessian.clone()
+        };
+        let opts = curvature::SpectrumOptions {
+            cfg: &hcfg,
+            seed: 0,
+            layers: Vec::new(),
+            check: None,
+            basis: false,
+        };
+        let one = |(net, theta, batch): &(Network, Vec<f64>, _)| {
+            curvature::spectrum(net, theta, batch, &opts, &never, &|_| {}).unwrap()
+        };
+        g.bench_function(format!("pair/{}_dense_hessian+eigenvalues", products.name()), |b| {
+            b.iter(|| rayon::join(|| one(&members[0]), || one(&members[1])))
         });
     }
     g.finish();
@@ -430,6 +458,12 @@ fn dense_sizes(c: &mut Criterion) {
         let p = theta.len();
         g.bench_function(format!("{p}/hessian"), |b| {
             b.iter(|| curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap())
+        });
+        g.bench_function(format!("{p}/exact_hessian"), |b| {
+            b.iter(|| {
+                let exact = net.exact_hvp(&theta, &batch).unwrap();
+                curvature::dense_hessian_exact(&exact, &never, &|_| {}).unwrap()
+            })
         });
         let h = curvature::dense_hessian(&loss, &theta, 1e-5, &never, &|_| {}).unwrap();
         g.bench_function(format!("{p}/eigenvalues"), |b| {
