@@ -175,9 +175,10 @@ fn dense_article(c: &mut Criterion) {
         let one = |(net, theta, batch): &(Network, Vec<f64>, _)| {
             curvature::spectrum(net, theta, batch, &opts, &never, &|_| {}).unwrap()
         };
-        g.bench_function(format!("pair/{}_dense_hessian+eigenvalues", products.name()), |b| {
-            b.iter(|| rayon::join(|| one(&members[0]), || one(&members[1])))
-        });
+        g.bench_function(
+            format!("pair/{}_dense_hessian+eigenvalues", products.name()),
+            |b| b.iter(|| rayon::join(|| one(&members[0]), || one(&members[1]))),
+        );
     }
     g.finish();
 }
@@ -280,6 +281,11 @@ fn hvp_large(c: &mut Criterion) {
         fwd.hvp(&v, &mut out);
         g.bench_function(format!("{variant}/hvp_forward"), |b| {
             b.iter(|| fwd.hvp(&v, &mut out))
+        });
+        // exact (hessian.products = "exact"): the pass at theta once, then one product
+        let exact = net.exact_hvp(&theta, &batch).unwrap();
+        g.bench_function(format!("{variant}/hvp_exact"), |b| {
+            b.iter(|| exact.hvp(&v, &mut out))
         });
         let mut grad = vec![0.0; theta.len()];
         g.bench_function(format!("{variant}/gradient"), |b| {

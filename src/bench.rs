@@ -72,7 +72,7 @@ pub struct BenchOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
     pub variant: String,
-    /// `gradient`, `hvp_central`, `hvp_forward`, `lanczos_<steps>_forward`.
+    /// `gradient`, `hvp_central`, `hvp_forward`, `hvp_exact`, `lanczos_<steps>_forward`.
     pub what: String,
     pub reps: usize,
     pub median_s: f64,
@@ -126,8 +126,8 @@ fn measure(
     }
 }
 
-/// Times gradient, central and forward HVPs and a forward-difference Lanczos run for both
-/// variants on `backend`; `progress` hears each row as it is measured.
+/// Times gradient, central, forward and exact HVPs and a forward-difference Lanczos run for
+/// both variants on `backend`; `progress` hears each row as it is measured.
 pub fn run(
     backend: &Backend,
     device: &str,
@@ -167,6 +167,14 @@ pub fn run(
         push(measure(name, "hvp_forward", reps, 1, || {
             forward.hvp(&p.v, &mut out)
         }));
+        // exact products (hessian.products = "exact"): the pass at theta once, then no
+        // gradient per product; computed on the host whatever the backend
+        if let Ok(exact) = net.exact_hvp(&p.theta, &batch) {
+            exact.hvp(&p.v, &mut out);
+            push(measure(name, "hvp_exact", reps, 0, || {
+                exact.hvp(&p.v, &mut out)
+            }));
+        }
         if opts.lanczos_reps > 0 && opts.lanczos_steps > 0 {
             let lz = curvature::lanczos::LanczosOptions {
                 steps: opts.lanczos_steps,

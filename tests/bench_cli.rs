@@ -33,6 +33,7 @@ fn bench_times_every_operation_of_both_models_and_reports_json() {
         ("gradient", 1),
         ("hvp_central", 2),
         ("hvp_forward", 1),
+        ("hvp_exact", 0),
         ("lanczos_3_forward", 4),
     ];
     assert_eq!(rows.len(), 2 * expected.len());
