@@ -153,7 +153,14 @@ fn measures(s: &mut String, r: &Record) {
     row(s, beyond, &|v| {
         sp(v).and_then(|x| x.negatives_beyond_noise.map(|c| c.to_string()))
     });
-    row(s, floor, &|v| sp(v).and_then(|x| x.noise_floor.map(num)));
+    // with exact products the counts' floor is the eigen-solver's `n·ε·max|λ|` (`zero_tol`),
+    // not the asymmetry (rounding, ~1e-16)
+    row(s, floor, &|v| {
+        sp(v).and_then(|x| match x.products {
+            Products::Exact => x.noise_floor.map(|_| num(x.stats.zero_tol)),
+            Products::FiniteDifferences => x.noise_floor.map(num),
+        })
+    });
     row(s, "  near zero", &|v| {
         sp(v)
             .filter(|x| x.method == SpectrumMethod::Dense)

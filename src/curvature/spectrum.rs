@@ -548,7 +548,9 @@ fn spectrum_of_dense(h: &DenseHessian, ev: Vec<f64>, cfg: &HessianConfig) -> Spe
         },
         asymmetry: Some(h.asymmetry),
         noise_floor: Some(noise_floor),
-        negatives_beyond_noise: Some(ev.iter().filter(|l| **l < -noise_floor).count()),
+        // at the floor the counts use, `zero_tol = max(n·ε·max|λ|, noise_floor)`: with exact
+        // products the asymmetry is rounding, far below the eigen-solver's own error
+        negatives_beyond_noise: Some(ev.iter().filter(|l| **l < -stats.zero_tol).count()),
         histogram: Histogram::new(&ev, stats.min, stats.max, cfg.bins),
         stats,
         eigenvalues: ev,

@@ -105,8 +105,6 @@ enum BatchData {
 pub struct PreparedBatch {
     data: BatchData,
     labels: Vec<usize>,
-    /// The MLP's inputs `features × n` on the host, for [`Network::exact_hvp`].
-    features: Option<std::sync::Arc<Vec<f64>>>,
 }
 
 impl PreparedBatch {
@@ -214,19 +212,9 @@ impl Network {
             #[cfg(feature = "cuda")]
             Backend::Cuda(dev, _) => BatchData::Cuda(chunks(self, dev, x, y, &ranges)),
         };
-        let features = self.spec.transformer.is_none().then(|| {
-            let mut xt = vec![0.0; n * d];
-            for i in 0..n {
-                for j in 0..d {
-                    xt[j * n + i] = x[i * d + j];
-                }
-            }
-            std::sync::Arc::new(xt)
-        });
         PreparedBatch {
             data,
             labels: y.to_vec(),
-            features,
         }
     }
 
@@ -296,15 +284,37 @@ impl Network {
         theta: &[f64],
         batch: &PreparedBatch,
     ) -> Result<super::ExactHvp, super::ExactUnsupported> {
-        let Some(x) = &batch.features else {
+        if self.spec.transformer.is_some() {
             return Err(super::ExactUnsupported::Transformer);
+        }
+        // the inputs `features × n` back on the host, chunk by chunk (built here, not at
+        // `prepare`: every training minibatch would pay for a copy only this needs)
+        fn host<D: Device<f64>>(chunks: &[Chunk<D>], d: usize, n: usize) -> Vec<f64> {
+            let mut xt = vec![0.0; d * n];
+            for c in chunks {
+                let Input::Features(x) = &c.on.input else {
+                    unreachable!("an MLP's batch holds features")
+                };
+                let (part, m) = (x.as_vec(), c.rows.len());
+                for j in 0..d {
+                    xt[j * n + c.rows.start..j * n + c.rows.end]
+                        .copy_from_slice(&part[j * m..(j + 1) * m]);
+                }
+            }
+            xt
+        }
+        let (d, n) = (self.spec.inputs, batch.len());
+        let x = match &batch.data {
+            BatchData::Cpu(c) => host(c, d, n),
+            #[cfg(feature = "cuda")]
+            BatchData::Cuda(c) => host(c, d, n),
         };
         super::ExactHvp::new(
             &self.spec,
             &self.layout,
             self.variant,
             theta,
-            x.clone(),
+            std::sync::Arc::new(x),
             &batch.labels,
         )
     }

@@ -85,7 +85,7 @@ pub struct ExactHvp {
     theta: Vec<f64>,
     /// The inputs `features × n`.
     x: Arc<Vec<f64>>,
-    /// Layer inputs: `x` for the stem (index 0 holds nothing), `h` after layer `l − 1` else.
+    /// `acts[l]`: hidden layer `l`'s output `h` (`acts[depth]` is the head's input).
     acts: Vec<Vec<f64>>,
     hidden: Vec<Hidden>,
     head_w: usize,
@@ -95,7 +95,7 @@ pub struct ExactHvp {
     g_u: Vec<f64>,
     loss: f64,
     gradient: Vec<f64>,
-    /// Workspaces of finished passes, one per thread that ran one at most.
+    /// Workspaces of finished passes (about one per thread that ran one).
     spare: std::sync::Mutex<Vec<Workspace>>,
 }
 
@@ -209,6 +209,11 @@ fn gather(
 /// overwrites all of it first (a `Replace` product or an elementwise write).
 fn sized(buf: &mut Vec<f64>, len: usize) -> &mut [f64] {
     buf.resize(len, 0.0);
+    // in test builds stale numbers become NaN, so a read before the write shows in every
+    // product the tests check
+    if cfg!(debug_assertions) {
+        buf.fill(f64::NAN);
+    }
     buf
 }
 
@@ -287,6 +292,7 @@ impl ExactHvp {
         }
         assert_eq!(theta.len(), layout.len, "theta must match the layout");
         let n = labels.len();
+        assert!(n > 0, "exact products need at least one example");
         assert_eq!(x.len(), spec.inputs * n, "x must be features x n");
         let (width, classes, depth) = (spec.width, spec.classes, spec.depth);
         let off = |i: usize| layout.tensors[i].offset;
