@@ -13,8 +13,9 @@ mod common;
 use num_dual::{DualNum, HyperDual64};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use resprune::curvature::{BatchLoss, FdHvp, Hvp};
-use resprune::model::{Activation, ModelSpec, Network, PreparedBatch, Variant};
+use resprune::curvature::{dense_hessian_exact, BatchLoss, FdHvp, Hvp};
+use resprune::model::{Activation, ExactHvp, ModelSpec, Network, PreparedBatch, Variant};
+use std::sync::atomic::AtomicBool;
 
 // ---------------------------------------------------------------------------------------
 // The oracle: tests/common/mod.rs's forward, generic over the number type.
@@ -499,5 +500,295 @@ fn exact_products_agree_with_finite_differences_for_tanh() {
             );
             eprintln!("{}: direction {r}: FD vs exact {rel:.1e}", c.name);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocks of unit vectors: the dense Hessian's directions, for which `ExactHvp` skips the
+// terms that are zero (forward tangents below the first layer a block touches, weight
+// tangents of the layers it does not touch).
+// ---------------------------------------------------------------------------------------
+
+/// The unit vectors `e_i`, `i` in `idx`, laid end to end.
+fn unit_vectors(dim: usize, idx: &[usize]) -> Vec<f64> {
+    let mut vs = vec![0.0; idx.len() * dim];
+    for (j, &i) in idx.iter().enumerate() {
+        vs[j * dim + i] = 1.0;
+    }
+    vs
+}
+
+/// `exact.hvp_block(vs)` against the oracle's `H v`, every column; returns the largest error.
+/// Tolerance as in `exact_products_equal_the_oracle_hessian`: exact against exact, rounding
+/// only, 1e-12 · max(1, max|H|). For a unit vector the oracle's `H e_i` is column `i` itself
+/// (the other products are exact zeros). `out` starts as NaN, and `max_diff` skips NaN, so
+/// every entry is also checked to be written and finite.
+fn check_block(c: &Case, exact: &ExactHvp, hess: &[f64], vs: &[f64], what: &str) -> f64 {
+    let dim = c.theta.len();
+    let tol = 1e-12 * max_abs(hess).max(1.0);
+    let mut out = vec![f64::NAN; vs.len()];
+    exact.hvp_block(vs, &mut out);
+    let mut worst = 0.0f64;
+    for (j, (v, got)) in vs.chunks(dim).zip(out.chunks(dim)).enumerate() {
+        assert!(
+            got.iter().all(|x| x.is_finite()),
+            "{}: {what}: direction {j}: a product entry is not finite",
+            c.name
+        );
+        let err = max_diff(got, &mat_vec(hess, v));
+        assert!(
+            err <= tol,
+            "{}: {what}: direction {j} of {}: |Hv - oracle| {err:e} > {tol:e}",
+            c.name,
+            vs.len() / dim
+        );
+        worst = worst.max(err);
+    }
+    worst
+}
+
+#[test]
+fn dense_exact_hessian_equals_the_oracle_at_one_and_two_threads() {
+    for c in cases() {
+        let (net, batch) = c.net();
+        let o = oracle(&c);
+        let dim = c.theta.len();
+        let Ok(exact) = net.exact_hvp(&c.theta, &batch) else {
+            panic!("{}: exact_hvp refused an MLP", c.name);
+        };
+        // each column is an exact product within 1e-12 · max(1, max|H|) of the oracle
+        // (exact_products_equal_the_oracle_hessian), and (a + b) / 2 of two such numbers is
+        // as close to the oracle's symmetric entry
+        let tol = 1e-12 * max_abs(&o.hess).max(1.0);
+        let mut by_threads = Vec::new();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            // the block width is min(block_size, ceil(dim / (4 · threads))): 19 and 10
+            // columns for the largest models here, so blocks straddle tensors and layers
+            let dense = pool
+                .install(|| dense_hessian_exact(&exact, &AtomicBool::new(false), &|_| {}))
+                .unwrap_or_else(|e| panic!("{}: {threads} threads: {e}", c.name));
+            assert_eq!(dense.n, dim, "{}", c.name);
+            assert!(
+                dense.data.iter().all(|x| x.is_finite()),
+                "{}: {threads} threads: an entry is not finite",
+                c.name
+            );
+            let err = max_diff(&dense.data, &o.hess);
+            assert!(
+                err <= tol,
+                "{}: {threads} threads: dense vs oracle {err:e} > {tol:e}",
+                c.name
+            );
+            // a column and the matching row are the same second derivatives computed in
+            // different orders: rounding only, a few ulps of max|H| (the module's doc says
+            // ~1e-16); 1e-14 (~45 ulps) fails on any term that breaks the symmetry
+            assert!(
+                dense.asymmetry < 1e-14,
+                "{}: {threads} threads: asymmetry {:e}",
+                c.name,
+                dense.asymmetry
+            );
+            eprintln!(
+                "{}: {threads} threads: dense vs oracle {err:.1e} asymmetry {:.1e} (max|H| {:.2})",
+                c.name,
+                dense.asymmetry,
+                max_abs(&o.hess)
+            );
+            by_threads.push(dense.data);
+        }
+        eprintln!(
+            "{}: 1 vs 2 threads {:.1e}",
+            c.name,
+            max_diff(&by_threads[0], &by_threads[1])
+        );
+    }
+}
+
+#[test]
+fn unit_blocks_across_tensor_and_layer_boundaries_equal_the_oracle() {
+    for c in cases() {
+        let (net, batch) = c.net();
+        let o = oracle(&c);
+        let dim = c.theta.len();
+        let layout = net.layout();
+        assert_eq!(layout.len, dim, "{}", c.name);
+        let Ok(exact) = net.exact_hvp(&c.theta, &batch) else {
+            panic!("{}: exact_hvp refused an MLP", c.name);
+        };
+        let t = |name: &str| {
+            layout
+                .get(name)
+                .unwrap_or_else(|| panic!("{}: no {name}", c.name))
+                .range()
+        };
+        let (stem_w, stem_b) = (t("stem.weight"), t("stem.bias"));
+        let (head_w, head_b) = (t("head.weight"), t("head.bias"));
+        let alphas: Vec<usize> = layout
+            .tensors
+            .iter()
+            .filter(|t| t.name.ends_with(".alpha"))
+            .map(|t| t.offset)
+            .collect();
+        if c.spec.learned_alpha && c.variant == Variant::Residual {
+            // the learned scales are the last entries of theta, after the head
+            assert_eq!(alphas.len(), c.spec.depth, "{}", c.name);
+            let tail: Vec<usize> = (dim - c.spec.depth..dim).collect();
+            assert_eq!(alphas, tail, "{}", c.name);
+        } else {
+            assert!(alphas.is_empty(), "{}", c.name);
+        }
+        let mut blocks: Vec<(String, Vec<usize>)> = Vec::new();
+        // every boundary between consecutive tensors: the last (up to) 3 entries of one with
+        // the first 3 of the next (stem.bias | blocks.0.weight, blocks.1.bias | head.weight,
+        // head.bias | blocks.0.alpha, weight | bias inside a layer, ...)
+        for pair in layout.tensors.windows(2) {
+            let (a, b) = (pair[0].range(), pair[1].range());
+            let mut idx: Vec<usize> = (a.end - a.len().min(3)..a.end).collect();
+            idx.extend(b.start..b.start + b.len().min(3));
+            blocks.push((format!("end of {} + {}", pair[0].name, pair[1].name), idx));
+        }
+        // only the head's parameters: the first layer touched is the head, no hidden layer
+        // has a forward tangent
+        blocks.push((
+            "head only".into(),
+            vec![
+                head_w.start,
+                head_w.start + 5,
+                head_b.start + 1,
+                head_w.end - 1,
+                head_b.end - 1,
+            ],
+        ));
+        // the stem and the head, in either order, with the blocks between untouched
+        blocks.push(("stem + head".into(), vec![stem_w.start + 4, head_b.end - 1]));
+        blocks.push((
+            "head + stem".into(),
+            vec![head_w.start + 7, stem_b.start + 1],
+        ));
+        // a zero direction among unit vectors: its product is zero
+        blocks.push((
+            "stem.bias, zero, head".into(),
+            vec![stem_b.start, head_w.start],
+        ));
+        if c.spec.depth > 0 {
+            // only the last block: the first touched layer is the last hidden one
+            let last = c.spec.depth - 1;
+            let (bw, bb) = (
+                t(&format!("blocks.{last}.weight")),
+                t(&format!("blocks.{last}.bias")),
+            );
+            blocks.push((
+                format!("blocks.{last} only"),
+                vec![bw.start + 1, bw.end - 2, bb.start + 2],
+            ));
+            blocks.push((
+                format!("blocks.{last} + head"),
+                vec![head_w.start + 2, bb.end - 1],
+            ));
+        }
+        if !alphas.is_empty() {
+            let mut idx: Vec<usize> = (head_b.end - 3..head_b.end).collect();
+            idx.extend(&alphas);
+            blocks.push(("end of head.bias + every alpha".into(), idx));
+            blocks.push(("every alpha".into(), alphas.clone()));
+            let mut rev = alphas.clone();
+            rev.reverse();
+            blocks.push(("every alpha, reversed".into(), rev));
+            blocks.push(("last alpha".into(), vec![*alphas.last().unwrap()]));
+            blocks.push((
+                "last alpha + stem".into(),
+                vec![*alphas.last().unwrap(), stem_w.start],
+            ));
+        }
+        // all of the above as one block
+        let all: Vec<usize> = blocks.iter().flat_map(|(_, i)| i.clone()).collect();
+        blocks.push(("every block above at once".into(), all));
+        let mut worst = 0.0f64;
+        for (what, idx) in &blocks {
+            let mut vs = unit_vectors(dim, idx);
+            if what == "stem.bias, zero, head" {
+                // insert the zero direction in the middle
+                vs.splice(dim..dim, std::iter::repeat_n(0.0, dim));
+            }
+            worst = worst.max(check_block(&c, &exact, &o.hess, &vs, what));
+        }
+        eprintln!(
+            "{}: {} unit blocks vs oracle {worst:.1e} (max|H| {:.2})",
+            c.name,
+            blocks.len(),
+            max_abs(&o.hess)
+        );
+    }
+}
+
+#[test]
+fn a_block_of_several_passes_then_smaller_blocks_equal_the_oracle() {
+    for c in cases() {
+        let (net, batch) = c.net();
+        let o = oracle(&c);
+        let dim = c.theta.len();
+        let layout = net.layout();
+        let Ok(exact) = net.exact_hvp(&c.theta, &batch) else {
+            panic!("{}: exact_hvp refused an MLP", c.name);
+        };
+        let t = |name: &str| layout.get(name).unwrap().range();
+        let (stem_b, head_w, head_b) = (t("stem.bias"), t("head.weight"), t("head.bias"));
+        let bs = exact.block_size();
+        // more directions than one pass takes: bs of them (unit vectors cycling through
+        // theta, every third a random direction), then 5 in the head only, so the second
+        // pass has another k and another first touched layer than the first
+        let k = bs + 5;
+        let random = c.directions(bs, 17);
+        let mut vs = vec![0.0; k * dim];
+        for j in 0..bs {
+            let v = &mut vs[j * dim..(j + 1) * dim];
+            if j % 3 == 2 {
+                v.copy_from_slice(&random[j * dim..(j + 1) * dim]);
+            } else {
+                v[j % dim] = 1.0;
+            }
+        }
+        let head = [
+            head_b.end - 1,
+            head_w.start,
+            head_w.end - 1,
+            head_b.start,
+            head_w.start + 6,
+        ];
+        for (j, &i) in head.iter().enumerate() {
+            vs[(bs + j) * dim + i] = 1.0;
+        }
+        let mut worst = check_block(&c, &exact, &o.hess, &vs, "several passes");
+        // then, on the same ExactHvp (its workspaces kept from the passes above), smaller
+        // blocks: one straddling the stem and the next layer, one of a single direction, one
+        // of random directions, and the several passes once more
+        // the tensor after stem.bias: blocks.0.weight, or head.weight at depth 0
+        let next = layout
+            .tensors
+            .windows(2)
+            .find(|p| p[0].name == "stem.bias")
+            .unwrap()[1]
+            .range();
+        let mut idx: Vec<usize> = (stem_b.end - 3..stem_b.end).collect();
+        idx.extend(next.start..next.start + 3);
+        let small: [(&str, Vec<f64>); 4] = [
+            ("end of stem.bias + next", unit_vectors(dim, &idx)),
+            ("one head direction", unit_vectors(dim, &[head_w.start + 3])),
+            ("3 random directions", c.directions(3, 19)),
+            ("several passes again", vs.clone()),
+        ];
+        for (what, vs) in &small {
+            worst = worst.max(check_block(&c, &exact, &o.hess, vs, what));
+        }
+        eprintln!(
+            "{}: {k} directions in passes of {bs}, then smaller blocks: vs oracle {worst:.1e} \
+             (max|H| {:.2})",
+            c.name,
+            max_abs(&o.hess)
+        );
     }
 }

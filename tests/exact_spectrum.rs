@@ -13,70 +13,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 
+use common::softmax::SoftmaxRegression;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use resprune::config::{HessianConfig, HessianMethod, Products};
 use resprune::curvature::{
-    dense_hessian, dense_hessian_exact, spectrum, BatchLoss, DenseHessian, SpectrumMethod,
-    SpectrumOptions,
+    dense_hessian, dense_hessian_exact, spectrum, BatchLoss, DenseHessian, LossGrad,
+    SpectrumMethod, SpectrumOptions,
 };
 use resprune::model::{Activation, ModelSpec, Network, Variant};
 use resprune::record::{self, Record};
 
 // ---------------------------------------------------------------------------------------
-// Helpers and the softmax-regression oracle (tests/curvature_dense.rs's, copied: test files
-// share only tests/common).
+// Helpers (the softmax-regression oracle is tests/common/softmax.rs, shared with
+// tests/curvature_dense.rs).
 // ---------------------------------------------------------------------------------------
-
-/// Softmax regression `z = W x + b` written out by hand, with its analytic Hessian.
-struct SoftmaxRegression {
-    x: Vec<f64>,
-    y: Vec<usize>,
-    d: usize,
-    k: usize,
-}
-
-impl SoftmaxRegression {
-    fn dim(&self) -> usize {
-        self.k * self.d + self.k
-    }
-
-    fn probs(&self, theta: &[f64], e: usize) -> Vec<f64> {
-        let (d, k) = (self.d, self.k);
-        let xe = &self.x[e * d..(e + 1) * d];
-        let z: Vec<f64> = (0..k)
-            .map(|c| theta[k * d + c] + (0..d).map(|j| theta[c * d + j] * xe[j]).sum::<f64>())
-            .collect();
-        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
-        z.iter().map(|v| (v - m).exp() / s).collect()
-    }
-
-    /// `Σ_e (diag p − p pᵀ) ⊗ x̃ x̃ᵀ / n` with `x̃ = [x; 1]`, in theta's `[W row-major, b]` order.
-    fn analytic_hessian(&self, theta: &[f64]) -> Vec<f64> {
-        let (d, k) = (self.d, self.k);
-        let n_par = k * d + k;
-        let idx = |c: usize, j: usize| if j < d { c * d + j } else { k * d + c };
-        let mut h = vec![0.0; n_par * n_par];
-        let n = self.y.len();
-        for e in 0..n {
-            let p = self.probs(theta, e);
-            let mut xt = self.x[e * d..(e + 1) * d].to_vec();
-            xt.push(1.0);
-            for c in 0..k {
-                for c2 in 0..k {
-                    let a = if c == c2 { p[c] } else { 0.0 } - p[c] * p[c2];
-                    for j in 0..=d {
-                        for j2 in 0..=d {
-                            h[idx(c, j) * n_par + idx(c2, j2)] += a * xt[j] * xt[j2] / n as f64;
-                        }
-                    }
-                }
-            }
-        }
-        h
-    }
-}
 
 fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0f64, |m, x| m.max(x.abs()))

@@ -3,6 +3,7 @@
 
 use resprune::model::{Activation, ModelSpec, TransformerShape, Variant};
 
+pub mod softmax;
 pub mod transformer_ref;
 
 /// `W h + b` of layer `name` (`stem`, `blocks.0`, `head`) read from `theta`.
