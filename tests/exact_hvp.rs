@@ -423,6 +423,31 @@ fn exact_products_equal_the_oracle_hessian() {
     }
 }
 
+/// The exact pass's own forward and backward at theta (what every product's tangents are
+/// taken around): its loss and gradient against the oracle's, to the same rounding-level
+/// tolerance as the products (a wrong activation, scale or layer order shows at O(1e-2)).
+#[test]
+fn the_pass_at_theta_has_the_oracle_loss_and_gradient() {
+    for c in cases() {
+        let (net, batch) = c.net();
+        let o = oracle(&c);
+        let exact = net.exact_hvp(&c.theta, &batch).unwrap();
+        let tol = 1e-12 * max_abs(&o.grad).max(1.0);
+        let err = max_diff(exact.gradient(), &o.grad);
+        assert!(
+            err <= tol,
+            "{}: gradient |exact - oracle| {err:e} > {tol:e}",
+            c.name
+        );
+        let lerr = (exact.loss() - o.value).abs();
+        assert!(
+            lerr <= 1e-12 * o.value.abs().max(1.0),
+            "{}: loss differs by {lerr:e}",
+            c.name
+        );
+    }
+}
+
 #[test]
 fn block_products_equal_single_products() {
     for c in cases() {

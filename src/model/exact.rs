@@ -480,7 +480,8 @@ impl ExactHvp {
         self.loss
     }
 
-    /// The gradient at `θ`, from this pass (the tests check it against dfdx's).
+    /// The gradient at `θ`, from this pass (tests/exact_hvp.rs holds it to the hyper-dual
+    /// oracle).
     pub fn gradient(&self) -> &[f64] {
         &self.gradient
     }
