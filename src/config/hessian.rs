@@ -69,7 +69,8 @@ pub struct HessianConfig {
     /// `products = "exact"` only the pruning prediction differences the gradient.
     pub fd_scheme: FdScheme,
     /// `finite_differences` (default) or `exact` (the MLP's forward-over-reverse products,
-    /// for the spectra; the pruning prediction stays central differences).
+    /// for the spectra; the pruning prediction stays central differences, so `fd_step` then
+    /// applies to it alone and `fd_scheme` to nothing).
     pub products: Products,
     /// Largest eigenvalues Lanczos reports.
     pub top_k: usize,
