@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::softmax::SoftmaxRegression;
+use common::softmax::{head_block_case, SoftmaxRegression};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use resprune::curvature::{dense_hessian, BatchLoss, DenseHessian, LossGrad, SpectrumStats};
@@ -54,22 +54,8 @@ fn hidden_features(spec: &ModelSpec, v: Variant, theta: &[f64], x: &[f64], n: us
 #[test]
 fn network_head_block_is_softmax_regression_on_hidden_features() {
     for v in Variant::BOTH {
-        let spec = ModelSpec {
-            inputs: 4,
-            width: 6,
-            depth: 2,
-            classes: 3,
-            activation: Activation::Tanh,
-            alpha: 0.5,
-            learned_alpha: false,
-            transformer: None,
-        };
-        let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(11));
-        let n = 30;
-        let x: Vec<f64> = (0..n * 4)
-            .map(|i| ((i * 31 % 19) as f64 / 9.0) - 1.0)
-            .collect();
-        let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let (spec, theta, x, y) = head_block_case();
+        let n = y.len();
         let net = Network::new(&spec, v);
         let batch = net.prepare(&x, &y);
         let h = dense_hessian(

@@ -3,7 +3,10 @@
 //! dense Hessians against.
 #![allow(dead_code)]
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use resprune::curvature::LossGrad;
+use resprune::model::{Activation, ModelSpec};
 
 /// Softmax regression `z = W x + b` written out by hand, with its exact gradient.
 pub struct SoftmaxRegression {
@@ -73,4 +76,26 @@ impl LossGrad for SoftmaxRegression {
         }
         loss
     }
+}
+
+/// The network whose Hessian's head block both files hold to softmax regression on its last
+/// hidden features: tanh, depth 2, `alpha = 0.5`, 30 examples; `(spec, theta, x, y)`.
+pub fn head_block_case() -> (ModelSpec, Vec<f64>, Vec<f64>, Vec<usize>) {
+    let spec = ModelSpec {
+        inputs: 4,
+        width: 6,
+        depth: 2,
+        classes: 3,
+        activation: Activation::Tanh,
+        alpha: 0.5,
+        learned_alpha: false,
+        transformer: None,
+    };
+    let theta = spec.init(&mut ChaCha8Rng::seed_from_u64(11));
+    let n = 30;
+    let x: Vec<f64> = (0..n * 4)
+        .map(|i| ((i * 31 % 19) as f64 / 9.0) - 1.0)
+        .collect();
+    let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    (spec, theta, x, y)
 }
