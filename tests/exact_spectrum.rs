@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 use common::softmax::{head_block_case, SoftmaxRegression};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use resprune::config::{HessianConfig, HessianMethod, Products};
+use resprune::config::{HessianConfig, HessianMethod, Products, ProductsChoice};
 use resprune::curvature::{
     dense_hessian, dense_hessian_exact, spectrum, BatchLoss, DenseHessian, LossGrad,
     SpectrumMethod, SpectrumOptions,
@@ -389,8 +389,11 @@ fn exact_and_finite_difference_records_of_one_experiment() {
     let (fd_path, fd_run_out) = run_config(&fd_dir, &config("finite_differences"));
     let exact = record::load(&exact_path).unwrap();
     let fd = record::load(&fd_path).unwrap();
-    assert_eq!(exact.config.hessian.products, Products::Exact);
-    assert_eq!(fd.config.hessian.products, Products::FiniteDifferences);
+    assert_eq!(exact.config.hessian.products, ProductsChoice::Exact);
+    assert_eq!(
+        fd.config.hessian.products,
+        ProductsChoice::FiniteDifferences
+    );
     assert_eq!(exact.model.params, 128);
 
     for v in Variant::BOTH {
@@ -474,6 +477,53 @@ fn exact_and_finite_difference_records_of_one_experiment() {
     }
 }
 
+/// A config without `hessian.products` is `auto`: for the MLP the very numbers of
+/// `products = "exact"` (same training, same products, same thread count: bit for bit), a
+/// record of the current schema that keeps `auto` and replays at `--tolerance 0`.
+#[test]
+fn a_config_without_the_key_gets_exact_products_for_the_mlp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auto_dir, exact_dir) = (dir.path().join("auto"), dir.path().join("exact"));
+    std::fs::create_dir_all(&auto_dir).unwrap();
+    std::fs::create_dir_all(&exact_dir).unwrap();
+    let without = config("exact").replace("products = \"exact\"\n", "");
+    assert!(!without.contains("products"), "{without}");
+    let (auto_path, run_out) = run_config(&auto_dir, &without);
+    let (exact_path, _) = run_config(&exact_dir, &config("exact"));
+    let auto = record::load(&auto_path).unwrap();
+    let exact = record::load(&exact_path).unwrap();
+    assert_eq!(auto.schema_version, record::SCHEMA_VERSION);
+    assert_eq!(auto.config.hessian.products, ProductsChoice::Auto);
+    let written = std::fs::read_to_string(&auto_path).unwrap();
+    assert!(
+        written.contains("products = \"auto\""),
+        "the record keeps the choice"
+    );
+    for v in Variant::BOTH {
+        let (a, e) = (
+            auto.variant(v).spectrum.as_ref().unwrap(),
+            exact.variant(v).spectrum.as_ref().unwrap(),
+        );
+        assert_eq!(a.products, Products::Exact, "{v}");
+        assert_eq!(a, e, "{v}: auto and exact differ");
+        assert_eq!(
+            auto.variant(v).pruning,
+            exact.variant(v).pruning,
+            "{v}: the pruning rows differ"
+        );
+    }
+    assert!(run_out.contains("exact products"), "{run_out}");
+    let out = bin()
+        .arg("replay")
+        .arg(&auto_path)
+        .args(["--tolerance", "0", "-q"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every number is identical"), "{stdout}");
+}
+
 /// `resprune-tui show RECORD`'s stdout.
 fn show(path: &Path) -> String {
     let out = bin().arg("show").arg(path).output().unwrap();
@@ -492,7 +542,10 @@ fn a_record_from_before_the_key_reads_as_finite_differences() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("products"), "the fixture has the key now");
     let r: Record = record::load(&path).unwrap();
-    assert_eq!(r.config.hessian.products, Products::FiniteDifferences);
+    assert!(r.schema_version < 4, "the fixture is from before `auto`");
+    // absent now means `auto`, but then it meant the only products there were: a replay
+    // must difference gradients again
+    assert_eq!(r.config.hessian.products, ProductsChoice::FiniteDifferences);
     for v in Variant::BOTH {
         let s = r.variant(v).spectrum.as_ref().unwrap();
         assert_eq!(s.products, Products::FiniteDifferences, "{v}");
@@ -502,6 +555,50 @@ fn a_record_from_before_the_key_reads_as_finite_differences() {
     let summary = resprune::cli::summary::render(&r);
     assert!(summary.contains("FD noise floor"), "{summary}");
     assert!(!summary.contains("exact products"), "{summary}");
+}
+
+/// The rule is by schema: a schema-3 record (structured pruning, before `auto`) without the
+/// key is finite differences too, and the same text stamped with the current schema reads
+/// the key's absence as `auto` — which for this MLP means exact products, so the loader
+/// refuses the stamped record's finite-difference spectra as not holding together.
+#[test]
+fn the_absent_key_is_finite_differences_before_schema_4_and_auto_from_it() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/structured-record.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("schema_version = 3\n"),
+        "the fixture's schema moved"
+    );
+    assert!(!text.contains("products"), "the fixture has the key now");
+    let old = record::parse(&text, "structured-record.toml").unwrap();
+    assert_eq!(
+        old.config.hessian.products,
+        ProductsChoice::FiniteDifferences
+    );
+    let stamped = text.replacen(
+        "schema_version = 3",
+        &format!("schema_version = {}", record::SCHEMA_VERSION),
+        1,
+    );
+    let err = record::parse(&stamped, "stamped.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`residual.spectrum.products`: is finite_differences but config.hessian.products = \"auto\" gives exact"),
+        "{err}"
+    );
+    // with the key written out it holds together again
+    let explicit = stamped.replacen(
+        "[config.hessian]\n",
+        "[config.hessian]\nproducts = \"finite_differences\"\n",
+        1,
+    );
+    assert_ne!(
+        explicit, stamped,
+        "no [config.hessian] table in the fixture"
+    );
+    let r = record::parse(&explicit, "explicit.toml").unwrap();
+    assert_eq!(r.config.hessian.products, ProductsChoice::FiniteDifferences);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -542,7 +639,7 @@ fn lanczos_on_exact_products_matches_the_dense_exact_eigenvalues() {
 
     let cfg = HessianConfig {
         method: HessianMethod::Lanczos,
-        products: Products::Exact,
+        products: ProductsChoice::Exact,
         ..Default::default()
     };
     let opts = SpectrumOptions {
@@ -570,7 +667,7 @@ fn lanczos_on_exact_products_matches_the_dense_exact_eigenvalues() {
 
     let dense_cfg = HessianConfig {
         method: HessianMethod::Dense,
-        products: Products::Exact,
+        products: ProductsChoice::Exact,
         ..Default::default()
     };
     let dense = spectrum(

@@ -6,11 +6,11 @@ use std::sync::atomic::AtomicBool;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use resprune::config::{HessianConfig, HessianMethod};
+use resprune::config::{HessianConfig, HessianMethod, ProductsChoice};
 use resprune::curvature::lanczos::{lanczos_with_basis, LanczosOptions};
 use resprune::curvature::{
-    dense_basis, dense_hessian, mechanism, span_share, BasisSource, BatchLoss, DenseHessian,
-    DensePath, FdHvp, Hvp, LossGrad, SpectrumOptions, BASIS_TOL,
+    dense_basis, dense_hessian, dense_hessian_exact, mechanism, span_share, BasisSource, BatchLoss,
+    DenseHessian, DensePath, FdHvp, Hvp, LossGrad, SpectrumOptions, BASIS_TOL,
 };
 use resprune::model::{Activation, ModelSpec, Network, Variant};
 
@@ -436,15 +436,21 @@ fn small_net() -> (ModelSpec, Vec<f64>, Vec<f64>, Vec<usize>) {
 
 /// Through the spectrum stage: `basis = false` computes nothing; `true` gives the dense basis
 /// of the spectrum's own Hessian (or Ritz vectors under Lanczos) and leaves the stored
-/// spectrum exactly as it was.
+/// spectrum exactly as it was; with either kind of products.
 #[test]
 fn the_spectrum_stage_gives_a_basis_only_when_asked_and_changes_nothing_else() {
     let (spec, theta, x, y) = small_net();
     let net = Network::new(&spec, Variant::Residual);
     let batch = net.prepare(&x, &y);
-    for method in [HessianMethod::Dense, HessianMethod::Lanczos] {
+    let cases = [HessianMethod::Dense, HessianMethod::Lanczos]
+        .into_iter()
+        .flat_map(|m| {
+            [ProductsChoice::FiniteDifferences, ProductsChoice::Exact].map(move |p| (m, p))
+        });
+    for (method, products) in cases {
         let cfg = HessianConfig {
             method,
+            products,
             top_k: 3,
             bottom_k: 2,
             lanczos_steps: 40,
@@ -466,6 +472,7 @@ fn the_spectrum_stage_gives_a_basis_only_when_asked_and_changes_nothing_else() {
             "{method:?}: a basis nobody asked for"
         );
         let with = run(true);
+        assert_eq!(with.spectrum.products, products.resolve(true));
         assert_eq!(
             with.spectrum, without.spectrum,
             "{method:?}: the basis changed the record"
@@ -485,8 +492,14 @@ fn the_spectrum_stage_gives_a_basis_only_when_asked_and_changes_nothing_else() {
                     net: &net,
                     batch: &batch,
                 };
-                let h: DenseHessian =
-                    dense_hessian(&loss, &theta, with.spectrum.fd_step, &never(), &|_| {}).unwrap();
+                let h: DenseHessian = match products {
+                    ProductsChoice::Exact => {
+                        let exact = net.exact_hvp(&theta, &batch).unwrap();
+                        dense_hessian_exact(&exact, &never(), &|_| {}).unwrap()
+                    }
+                    _ => dense_hessian(&loss, &theta, with.spectrum.fd_step, &never(), &|_| {})
+                        .unwrap(),
+                };
                 let scale = ev[0].abs().max(ev[n - 1].abs());
                 for (u, l) in b.top.iter().zip(&b.top_values) {
                     let hu: Vec<f64> = (0..n)

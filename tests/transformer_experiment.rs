@@ -57,6 +57,15 @@ fn a_small_transformer_gets_a_dense_spectrum_with_attention_and_mlp_blocks_and_i
         let s = v.spectrum.as_ref().unwrap();
         assert_eq!(s.method, resprune::curvature::SpectrumMethod::Dense);
         assert_eq!(s.eigenvalues.len(), params);
+        // `hessian.products` left at `auto`: the transformer has no exact products, so its
+        // columns are differences of gradients (two per column at least)
+        assert_eq!(
+            r.config.hessian.products,
+            resprune::config::ProductsChoice::Auto
+        );
+        assert_eq!(s.products, resprune::config::Products::FiniteDifferences);
+        assert_eq!(s.fd_step, r.config.hessian.fd_step);
+        assert!(s.gradient_evals >= 2 * params, "{}", s.gradient_evals);
         // a smooth model: the FD Hessian is symmetric to rounding, no kink retry
         assert!(s.asymmetry.unwrap() < 1e-6, "{:?}", s.asymmetry);
         let layers: Vec<(&str, usize)> = s

@@ -31,11 +31,14 @@ pub enum FdScheme {
     Forward,
 }
 
-/// How Hessian-vector products (and the dense Hessian's columns) are computed.
+/// How a spectrum's Hessian-vector products (and the dense Hessian's columns) were computed:
+/// `hessian.products` resolved for the model ([`ProductsChoice::resolve`]), as the record's
+/// `spectrum.products` keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Products {
     /// Differences of f64 gradients (`fd_scheme`, `fd_step`): every model, every device.
+    /// (The default only for records written before the key, which were all of this kind.)
     #[default]
     FiniteDifferences,
     /// Forward-over-reverse derivatives of the MLP's gradient, on the host: no step, no
@@ -47,6 +50,37 @@ impl Products {
     /// `finite_differences` or `exact`, as the config and the record write it.
     pub fn name(self) -> &'static str {
         crate::names::serde_name(&self)
+    }
+}
+
+/// The `hessian.products` key: which [`Products`] to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductsChoice {
+    /// Exact where the model has them (the MLP), finite differences where it does not (the
+    /// transformer): the most accurate products each model has, and for the MLP the faster.
+    #[default]
+    Auto,
+    /// Always differences of gradients (the only kind before schema 4).
+    FiniteDifferences,
+    /// Always exact; refused for the transformer before any work.
+    Exact,
+}
+
+impl ProductsChoice {
+    /// `auto`, `finite_differences` or `exact`, as the config writes it.
+    pub fn name(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+
+    /// The products this choice gives a model that has exact products (`exact_available`:
+    /// the MLP) or not (the transformer; `Exact` then stays `Exact`, which validation refuses).
+    pub fn resolve(self, exact_available: bool) -> Products {
+        match self {
+            ProductsChoice::Auto if exact_available => Products::Exact,
+            ProductsChoice::Auto | ProductsChoice::FiniteDifferences => Products::FiniteDifferences,
+            ProductsChoice::Exact => Products::Exact,
+        }
     }
 }
 
@@ -68,10 +102,11 @@ pub struct HessianConfig {
     /// Hessian and the pruning prediction are always central at `fd_step`; with
     /// `products = "exact"` only the pruning prediction differences the gradient.
     pub fd_scheme: FdScheme,
-    /// `finite_differences` (default) or `exact` (the MLP's forward-over-reverse products,
-    /// for the spectra; the pruning prediction stays central differences, so `fd_step` then
-    /// applies to it alone and `fd_scheme` to nothing).
-    pub products: Products,
+    /// `auto` (default: `exact` for the MLP, `finite_differences` for the transformer),
+    /// `finite_differences`, or `exact` (the MLP's forward-over-reverse products, for the
+    /// spectra; the pruning prediction stays central differences, so `fd_step` then applies
+    /// to it alone and `fd_scheme` to nothing).
+    pub products: ProductsChoice,
     /// Largest eigenvalues Lanczos reports.
     pub top_k: usize,
     /// Smallest eigenvalues Lanczos reports.
@@ -119,7 +154,7 @@ impl Default for HessianConfig {
             bins: 40,
             fd_step: 1e-5,
             fd_scheme: FdScheme::Central,
-            products: Products::FiniteDifferences,
+            products: ProductsChoice::Auto,
             top_k: 5,
             bottom_k: 5,
             lanczos_steps: 100,
@@ -169,12 +204,14 @@ impl HessianConfig {
 
     /// The keys that depend on the model: exact products exist for the MLP only.
     pub fn validate_for(&self, model: &super::model::ModelConfig) -> Result<(), ConfigError> {
-        if self.products == Products::Exact && model.kind == super::model::ModelKind::Transformer {
+        if self.products == ProductsChoice::Exact
+            && model.kind == super::model::ModelKind::Transformer
+        {
             return bad(
                 "hessian.products",
                 "\"exact\" is implemented for the MLP only (its forward-over-reverse products \
                  are written out by hand); the transformer's are finite differences: remove \
-                 the key or set it to \"finite_differences\"",
+                 the key (\"auto\" picks them) or set it to \"finite_differences\"",
             );
         }
         Ok(())
@@ -235,6 +272,26 @@ mod tests {
             ..h
         };
         assert_eq!(f.hvp_step(), FORWARD_STEP);
+    }
+
+    #[test]
+    fn auto_products_are_exact_where_the_model_has_them() {
+        use ProductsChoice::*;
+        let cases = [
+            (Auto, true, Products::Exact),
+            (Auto, false, Products::FiniteDifferences),
+            (FiniteDifferences, true, Products::FiniteDifferences),
+            (FiniteDifferences, false, Products::FiniteDifferences),
+            (Exact, true, Products::Exact),
+            // refused by validate_for before any work; resolving does not hide the request
+            (Exact, false, Products::Exact),
+        ];
+        for (choice, available, want) in cases {
+            assert_eq!(choice.resolve(available), want, "{choice:?} {available}");
+        }
+        assert_eq!(HessianConfig::default().products, Auto);
+        let names: Vec<_> = [Auto, FiniteDifferences, Exact].map(|c| c.name()).into();
+        assert_eq!(names, ["auto", "finite_differences", "exact"]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod train;
 pub use data::{DataConfig, DataSource, TextEncoding};
 pub use error::ConfigError;
 pub use experiment::{Config, DeviceChoice};
-pub use hessian::{FdScheme, HessianConfig, HessianMethod, Products, FORWARD_STEP};
+pub use hessian::{FdScheme, HessianConfig, HessianMethod, Products, ProductsChoice, FORWARD_STEP};
 pub use model::{Alpha, ModelConfig, ModelKind};
 pub use prune::{Granularity, PruneConfig, PruneMethod, PruneScope};
 pub use source::{Override, Source};

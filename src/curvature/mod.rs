@@ -25,7 +25,7 @@ pub mod tridiagonal;
 pub use basis::{dense_basis, DensePath, BASIS_TOL, MAX_SOLVES};
 pub use mechanism::{mechanism, span_share, BasisSource, EigenBasis, Mechanism};
 pub use spectrum::{
-    choose_method, dense_spectrum, lanczos_spectrum, no_progress, products, spectrum,
+    choose_method, dense_spectrum, lanczos_spectrum, no_progress, products, products_for, spectrum,
     LayerSpectrum, Spectrum, SpectrumMethod, SpectrumOptions, SpectrumOutput, SpectrumPhase,
     SpectrumProgress, Stability, StatSources, KINK_ASYMMETRY,
 };

@@ -16,7 +16,7 @@ use super::{
     Hvp, LossGrad, Shared, SpectrumStats,
 };
 use crate::config::{HessianConfig, HessianMethod, Products};
-use crate::model::{ExactHvp, Network, PreparedBatch};
+use crate::model::{ExactHvp, ModelSpec, Network, PreparedBatch};
 use crate::stats::Bins;
 
 /// How a spectrum was measured: what `hessian.method = "auto"` resolves to.
@@ -297,15 +297,26 @@ impl<H: Hvp> Hvp for Restricted<'_, H> {
     }
 }
 
-/// Which method `cfg` picks for `n` parameters.
-pub fn choose_method(cfg: &HessianConfig, n: usize) -> Result<HessianMethod, CurvatureError> {
+/// `hessian.products` resolved for a model: `auto` is exact where the model has exact
+/// products (the MLP), finite differences where it does not (the transformer).
+pub fn products_for(cfg: &HessianConfig, spec: &ModelSpec) -> Products {
+    cfg.products.resolve(spec.has_exact_products())
+}
+
+/// Which method `cfg` picks for `n` parameters (`products`: what its columns would cost, for
+/// the refusal's message).
+pub fn choose_method(
+    cfg: &HessianConfig,
+    n: usize,
+    products: Products,
+) -> Result<HessianMethod, CurvatureError> {
     match cfg.method {
         HessianMethod::Auto if n <= cfg.dense_limit => Ok(HessianMethod::Dense),
         HessianMethod::Auto => Ok(HessianMethod::Lanczos),
         HessianMethod::Dense if n > cfg.dense_limit => Err(CurvatureError::TooLarge {
             params: n,
             limit: cfg.dense_limit,
-            cost: match cfg.products {
+            cost: match products {
                 Products::FiniteDifferences => format!("{} gradient evaluations", 2 * n),
                 Products::Exact => format!("{n} exact Hessian-vector products"),
             },
@@ -346,7 +357,8 @@ pub fn spectrum(
     let loss = BatchLoss { net, batch };
     let mut diagonal = None;
     let mut basis = None;
-    let mut s = match choose_method(cfg, n)? {
+    let kind = products_for(cfg, net.spec());
+    let mut s = match choose_method(cfg, n, kind)? {
         HessianMethod::Dense => {
             let columns = |done| {
                 progress(SpectrumProgress {
@@ -355,7 +367,7 @@ pub fn spectrum(
                     total: n,
                 })
             };
-            let (h, step, evals) = match cfg.products {
+            let (h, step, evals) = match kind {
                 Products::FiniteDifferences => {
                     dense_avoiding_kinks(&loss, theta, cfg.fd_step, cancel, &columns)?
                 }
@@ -423,8 +435,8 @@ pub fn spectrum(
         }
     };
     s.samples = batch.len();
-    s.products = cfg.products;
-    if cfg.products == Products::Exact {
+    s.products = kind;
+    if kind == Products::Exact {
         s.fd_step = 0.0;
     }
     if let Some(second) = opts.check {
@@ -478,14 +490,14 @@ fn exact_products(
         .map_err(|e| CurvatureError::Config(e.to_string()))
 }
 
-/// The Hessian-vector products `cfg.products` asks for: differences of `loss`'s gradient
-/// (`fd_scheme`, its step) or the MLP's exact ones.
+/// The Hessian-vector products `cfg.products` gives `loss`'s model ([`products_for`]):
+/// differences of its gradient (`fd_scheme`, its step) or the MLP's exact ones.
 pub fn products<'a>(
     loss: &'a BatchLoss<'a>,
     theta: &[f64],
     cfg: &HessianConfig,
 ) -> Result<Box<dyn Hvp + 'a>, CurvatureError> {
-    Ok(match cfg.products {
+    Ok(match products_for(cfg, loss.net.spec()) {
         Products::FiniteDifferences => Box::new(FdHvp::for_config(loss, theta, cfg)),
         Products::Exact => Box::new(exact_products(loss.net, theta, loss.batch)?),
     })

@@ -89,11 +89,12 @@ pub fn memory_estimate(cfg: &Config, spec: &ModelSpec, split: &Split) -> f64 {
     let members = (2 + cfg.model.alpha_sweep.len()) as f64;
     let masks = prune::row_count(&cfg.prune) as f64;
     let per_member = params * (11.0 * 8.0 + masks);
-    let hessian =
-        match curvature::choose_method(&cfg.hessian, params.min(usize::MAX as f64) as usize) {
-            Ok(HessianMethod::Dense) => 3.0 * params * params * 8.0,
-            _ => (cfg.hessian.lanczos_steps + 2) as f64 * params * 8.0,
-        };
+    let n = params.min(usize::MAX as f64) as usize;
+    let products = curvature::products_for(&cfg.hessian, spec);
+    let hessian = match curvature::choose_method(&cfg.hessian, n, products) {
+        Ok(HessianMethod::Dense) => 3.0 * params * params * 8.0,
+        _ => (cfg.hessian.lanczos_steps + 2) as f64 * params * 8.0,
+    };
     members * per_member + hessian + 2.0 * activations * 8.0
 }
 
@@ -176,9 +177,12 @@ pub fn spectrum(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experi
     });
     // One method for every member, chosen by the largest (the residual one holds `depth`
     // more parameters with learned scales): the verdict must compare like with like.
-    let largest = members.iter().map(|m| m.net.dim()).max().unwrap_or(0);
+    let Some(largest) = members.iter().max_by_key(|m| m.net.dim()) else {
+        return Ok(());
+    };
+    let products = curvature::products_for(&cfg.hessian, largest.net.spec());
     let mut hessian_cfg = cfg.hessian.clone();
-    hessian_cfg.method = curvature::choose_method(&cfg.hessian, largest)
+    hessian_cfg.method = curvature::choose_method(&cfg.hessian, largest.net.dim(), products)
         .map_err(|source| failed(Variant::Residual, source))?;
     // Dense spectra run side by side: an eigen-solve below faer's threading size is
     // sequential, so run one at a time a thread idles through it; together, one member's

@@ -284,7 +284,7 @@ impl Network {
         theta: &[f64],
         batch: &PreparedBatch,
     ) -> Result<super::ExactHvp, super::ExactUnsupported> {
-        if self.spec.transformer.is_some() {
+        if !self.spec.has_exact_products() {
             return Err(super::ExactUnsupported::Transformer);
         }
         // the inputs `features × n` back on the host, chunk by chunk (built here, not at

@@ -287,7 +287,7 @@ impl ExactHvp {
         x: Arc<Vec<f64>>,
         labels: &[usize],
     ) -> Result<ExactHvp, ExactUnsupported> {
-        if spec.transformer.is_some() {
+        if !spec.has_exact_products() {
             return Err(ExactUnsupported::Transformer);
         }
         assert_eq!(theta.len(), layout.len, "theta must match the layout");

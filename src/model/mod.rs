@@ -167,6 +167,12 @@ impl ParamLayout {
 }
 
 impl ModelSpec {
+    /// Whether [`ExactHvp`] can differentiate this model (the MLP: yes; the transformer: no,
+    /// its products are finite differences).
+    pub fn has_exact_products(&self) -> bool {
+        self.transformer.is_none()
+    }
+
     /// The `(name, in, out)` of every linear layer, in forward order.
     pub fn linears(&self) -> Vec<(String, usize, usize)> {
         let mut v = vec![("stem".to_string(), self.inputs, self.width)];

@@ -4,6 +4,7 @@
 //! showing it as if it were fine.
 
 use super::{Record, Status, VariantResult};
+use crate::config::ModelKind;
 use crate::curvature::SpectrumMethod;
 
 /// One thing that does not hold, at its path in the record.
@@ -40,6 +41,28 @@ pub fn check(r: &Record) -> Vec<Inconsistency> {
             );
         }
         rows_pair(&mut out, prefix, res, plain, complete);
+    }
+    // what `hessian.products` gives this model (`auto`: exact for the MLP); a record whose
+    // spectra used other products was edited or mixed up
+    let expected = r
+        .config
+        .hessian
+        .products
+        .resolve(r.model.kind != ModelKind::Transformer);
+    for (prefix, res, plain) in &pairs {
+        for (name, v) in [("residual", res), ("plain", plain)] {
+            if let Some(s) = v.spectrum.as_ref().filter(|s| s.products != expected) {
+                out.push(bad(
+                    &format!("{prefix}{name}.spectrum.products"),
+                    format!(
+                        "is {} but config.hessian.products = \"{}\" gives {} for this model",
+                        s.products.name(),
+                        r.config.hessian.products.name(),
+                        expected.name()
+                    ),
+                ));
+            }
+        }
     }
     if complete && r.error.is_some() {
         out.push(bad("error", "a complete run carries an error message"));
@@ -151,11 +174,38 @@ fn rows_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProductsChoice;
+
+    fn fixture() -> Record {
+        // through the loader: a schema-1 record's absent `hessian.products` is finite differences
+        let src = include_str!("../../tests/fixtures/article-record.toml");
+        let r: Record = toml::from_str(src).unwrap();
+        assert_eq!(
+            r.config.hessian.products,
+            ProductsChoice::Auto,
+            "the serde default"
+        );
+        crate::record::parse(src, "article-record.toml").unwrap()
+    }
 
     #[test]
     fn the_fixture_holds_together() {
-        let src = include_str!("../../tests/fixtures/article-record.toml");
-        let r: Record = toml::from_str(src).unwrap();
+        assert_eq!(check(&fixture()), Vec::new());
+    }
+
+    #[test]
+    fn spectra_of_other_products_than_the_config_gives_are_named() {
+        let mut r = fixture();
+        r.config.hessian.products = ProductsChoice::Exact;
+        let paths: Vec<String> = check(&r).into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            ["residual.spectrum.products", "plain.spectrum.products"]
+        );
+        // `auto` on the MLP is exact; on the transformer finite differences, as recorded
+        r.config.hessian.products = ProductsChoice::Auto;
+        assert_eq!(check(&r).len(), 2);
+        r.model.kind = ModelKind::Transformer;
         assert_eq!(check(&r), Vec::new());
     }
 }

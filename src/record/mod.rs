@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Granularity, ModelKind, PruneMethod};
+use crate::config::{Config, Granularity, ModelKind, ProductsChoice, PruneMethod};
 use crate::curvature::Spectrum;
 use crate::data::DataSummary;
 use crate::model::{Activation, Variant};
@@ -27,7 +27,10 @@ pub mod export;
 /// 2: spectrum counts and condition at the finite-difference noise floor (`stats.zero_tol`
 /// raised to it), `stats.condition` absent when not resolved, `stats.near_zero` absent when
 /// not measured (docs/record-format.md). Version-1 records load unchanged.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 3: structured pruning (granularity, unit counts, mechanism, lesions).
+/// 4: `config.hessian.products` absent means `auto` (exact products for the MLP); older
+/// records, which had finite differences only, load with `finite_differences`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -409,6 +412,17 @@ impl Record {
     }
 }
 
+impl Record {
+    /// Before schema 4 `hessian.products` could only be absent or name its kind: absent it
+    /// read as the serde default, now `auto`, but meant finite differences, the only products
+    /// there were; a replay must use them again.
+    fn products_before_auto(&mut self) {
+        if self.schema_version < 4 && self.config.hessian.products == ProductsChoice::Auto {
+            self.config.hessian.products = ProductsChoice::FiniteDifferences;
+        }
+    }
+}
+
 pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
     if let Ok(table) = src.parse::<toml::Table>() {
         if let Some(v) = table.get("schema_version").and_then(|v| v.as_integer()) {
@@ -449,6 +463,7 @@ pub fn parse(src: &str, path: &str) -> Result<Record, RecordError> {
     })?;
     record.model.count_learned_scales();
     record.count_single_weight_units();
+    record.products_before_auto();
     let problems = check::check(&record);
     if !problems.is_empty() {
         return Err(RecordError::Inconsistent {
