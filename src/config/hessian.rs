@@ -135,6 +135,11 @@ pub struct HessianConfig {
 }
 
 impl HessianConfig {
+    /// The products `products` gives a model of `kind` (`auto`: exact for the MLP).
+    pub fn products_for(&self, kind: super::model::ModelKind) -> Products {
+        self.products.resolve(kind.has_exact_products())
+    }
+
     /// The step of the Hessian-vector products `fd_scheme` asks for (Lanczos, SLQ,
     /// Hutchinson).
     pub fn hvp_step(&self) -> f64 {

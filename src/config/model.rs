@@ -25,6 +25,12 @@ impl ModelKind {
         }
     }
 
+    /// Whether this kind has exact Hessian-vector products (the MLP; `model::ModelSpec`
+    /// answers the same for a built model).
+    pub fn has_exact_products(self) -> bool {
+        self == ModelKind::Mlp
+    }
+
     /// `mlp` or `transformer`, as the config and the record write it.
     pub fn name(self) -> &'static str {
         crate::names::serde_name(&self)

@@ -327,7 +327,14 @@ impl Config {
     /// SHA-256 (lower-case hex) of the config as a record stores it: two configs with one
     /// digest run the same experiment.
     pub fn digest(&self) -> String {
-        let d = Sha256::digest(self.to_toml().as_bytes());
+        // `auto` runs what it resolves to: a sweep point planned as `auto` is the record of
+        // the same point with the products written out (an old transformer point stays done)
+        let mut same = self.clone();
+        same.hessian.products = match self.hessian.products_for(self.model.kind) {
+            super::Products::Exact => super::ProductsChoice::Exact,
+            super::Products::FiniteDifferences => super::ProductsChoice::FiniteDifferences,
+        };
+        let d = Sha256::digest(same.to_toml().as_bytes());
         d.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -341,6 +348,24 @@ mod tests {
     }
 
     const BASE: &str = "name = \"x\"\n[model]\nwidth = 8\n";
+
+    #[test]
+    fn auto_products_digest_as_what_they_resolve_to() {
+        let with = |products: &str, kind: &str| {
+            let src = format!("name = \"x\"\n[model]\nwidth = 8\n{kind}[hessian]\n{products}");
+            toml::from_str::<Config>(&src).unwrap().digest()
+        };
+        let (mlp, tf) = ("", "kind = \"transformer\"\n");
+        let auto = "";
+        let (fd, exact) = (
+            "products = \"finite_differences\"\n",
+            "products = \"exact\"\n",
+        );
+        assert_eq!(with(auto, mlp), with(exact, mlp));
+        assert_ne!(with(auto, mlp), with(fd, mlp));
+        assert_eq!(with(auto, tf), with(fd, tf));
+        assert_ne!(with(fd, mlp), with(exact, mlp));
+    }
 
     #[test]
     fn set_reads_toml_values_or_bare_strings() {

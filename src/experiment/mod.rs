@@ -12,7 +12,7 @@ mod stages;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, Products};
 use crate::curvature::{self, SpectrumStats};
 use crate::data::{self, DataSummary};
 use crate::model::{Backend, Variant};
@@ -306,8 +306,10 @@ fn run_seeds(
         replay_of: None,
         machine: {
             let here = Machine::current(rayon::current_num_threads());
-            // the CPU's GEMM kernels sum a GPU run's products in no part
-            let kernels = if device.starts_with("cpu") {
+            // the CPU's kernels sum a GPU run's products in no part, but for exact products
+            // (the MLP's default), which run on the host whatever the device
+            let on_host = cfg.hessian.products_for(cfg.model.kind) == Products::Exact;
+            let kernels = if device.starts_with("cpu") || on_host {
                 here.kernels.clone()
             } else {
                 String::new()

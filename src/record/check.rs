@@ -4,7 +4,6 @@
 //! showing it as if it were fine.
 
 use super::{Record, Status, VariantResult};
-use crate::config::ModelKind;
 use crate::curvature::SpectrumMethod;
 
 /// One thing that does not hold, at its path in the record.
@@ -44,24 +43,34 @@ pub fn check(r: &Record) -> Vec<Inconsistency> {
     }
     // what `hessian.products` gives this model (`auto`: exact for the MLP); a record whose
     // spectra used other products was edited or mixed up
-    let expected = r
-        .config
-        .hessian
-        .products
-        .resolve(r.model.kind != ModelKind::Transformer);
+    let expected = r.config.hessian.products_for(r.model.kind);
+    let mut members: Vec<(String, &VariantResult)> = Vec::new();
     for (prefix, res, plain) in &pairs {
-        for (name, v) in [("residual", res), ("plain", plain)] {
-            if let Some(s) = v.spectrum.as_ref().filter(|s| s.products != expected) {
-                out.push(bad(
-                    &format!("{prefix}{name}.spectrum.products"),
-                    format!(
-                        "is {} but config.hessian.products = \"{}\" gives {} for this model",
-                        s.products.name(),
-                        r.config.hessian.products.name(),
-                        expected.name()
-                    ),
-                ));
-            }
+        members.push((format!("{prefix}residual"), res));
+        members.push((format!("{prefix}plain"), plain));
+    }
+    for (i, a) in r.alpha_sweep.iter().enumerate() {
+        members.push((format!("alpha_sweep[{i}].residual"), &a.residual));
+    }
+    for (i, rep) in r.replicates.iter().enumerate() {
+        for (j, a) in rep.alpha_sweep.iter().enumerate() {
+            members.push((
+                format!("replicates[{i}].alpha_sweep[{j}].residual"),
+                &a.residual,
+            ));
+        }
+    }
+    for (at, v) in members {
+        if let Some(s) = v.spectrum.as_ref().filter(|s| s.products != expected) {
+            out.push(bad(
+                &format!("{at}.spectrum.products"),
+                format!(
+                    "is {} but config.hessian.products = \"{}\" gives {} for this model",
+                    s.products.name(),
+                    r.config.hessian.products.name(),
+                    expected.name()
+                ),
+            ));
         }
     }
     if complete && r.error.is_some() {
@@ -174,7 +183,7 @@ fn rows_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ProductsChoice;
+    use crate::config::{ModelKind, Products, ProductsChoice};
 
     fn fixture() -> Record {
         // through the loader: a schema-1 record's absent `hessian.products` is finite differences
@@ -207,5 +216,14 @@ mod tests {
         assert_eq!(check(&r).len(), 2);
         r.model.kind = ModelKind::Transformer;
         assert_eq!(check(&r), Vec::new());
+        // the alpha-sweep members are held to it too
+        let mut point = r.residual.clone();
+        point.spectrum.as_mut().unwrap().products = Products::Exact;
+        r.alpha_sweep.push(crate::record::AlphaPoint {
+            alpha: 0.5,
+            residual: point,
+        });
+        let paths: Vec<String> = check(&r).into_iter().map(|i| i.path).collect();
+        assert_eq!(paths, ["alpha_sweep[0].residual.spectrum.products"]);
     }
 }
