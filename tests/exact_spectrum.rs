@@ -448,15 +448,7 @@ fn exact_and_finite_difference_records_of_one_experiment() {
     }
 
     // replay at --tolerance 0: the exact products are deterministic at a given thread count
-    let out = bin()
-        .arg("replay")
-        .arg(&exact_path)
-        .args(["--tolerance", "0", "-q"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("every number is identical"), "{stdout}");
+    let stdout = replay_identically(&exact_path);
     assert!(
         stdout.contains("values match") && stdout.contains("exactly"),
         "{stdout}"
@@ -513,15 +505,22 @@ fn a_config_without_the_key_gets_exact_products_for_the_mlp() {
         );
     }
     assert!(run_out.contains("exact products"), "{run_out}");
+    replay_identically(&auto_path);
+}
+
+/// `resprune-tui replay RECORD --tolerance 0`: exits 0 saying every number is identical;
+/// its stdout.
+fn replay_identically(path: &Path) -> String {
     let out = bin()
         .arg("replay")
-        .arg(&auto_path)
+        .arg(path)
         .args(["--tolerance", "0", "-q"])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("every number is identical"), "{stdout}");
+    stdout
 }
 
 /// `resprune-tui show RECORD`'s stdout.

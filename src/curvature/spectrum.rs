@@ -15,7 +15,7 @@ use super::{
     dense_hessian, dense_hessian_exact, BatchLoss, CurvatureError, DenseHessian, FdHvp, Histogram,
     Hvp, LossGrad, Shared, SpectrumStats,
 };
-use crate::config::{HessianConfig, HessianMethod, Products};
+use crate::config::{HessianConfig, HessianMethod, ModelKind, Products};
 use crate::model::{ExactHvp, ModelSpec, Network, PreparedBatch};
 use crate::stats::Bins;
 
@@ -300,7 +300,7 @@ impl<H: Hvp> Hvp for Restricted<'_, H> {
 /// `hessian.products` resolved for a model: `auto` is exact where the model has exact
 /// products (the MLP), finite differences where it does not (the transformer).
 pub fn products_for(cfg: &HessianConfig, spec: &ModelSpec) -> Products {
-    cfg.products.resolve(spec.has_exact_products())
+    cfg.products_for(ModelKind::of(spec))
 }
 
 /// Which method `cfg` picks for `n` parameters (`products`: what its columns would cost, for
