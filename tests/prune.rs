@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use resprune::config::{PruneConfig, PruneScope};
+use resprune::config::{Products, PruneConfig, PruneScope};
 use resprune::model::{Activation, ModelSpec, Network, ParamKind, Variant};
 use resprune::prune::{self, mask_from_scores};
 
@@ -112,6 +112,7 @@ fn sweep_rows_measure_the_pruned_model() {
     let inputs = prune::SweepInputs {
         eval: &eval,
         cfg: &cfg,
+        products: Products::FiniteDifferences,
         fd_step: 1e-5,
         diag: None,
         calibration: None,
@@ -156,6 +157,71 @@ fn sweep_rows_measure_the_pruned_model() {
     );
 }
 
+/// The prediction's `HΔθ` by exact products (the MLP's default) is the exact product along
+/// the step, and agrees with the central difference to the difference's error.
+///
+/// Tolerance: the central difference's truncation is `(h²/6)·∂³g[Δθ,Δθ,Δθ]` with
+/// `h = fd_step·max(1,‖θ‖∞)/‖Δθ‖∞`, so its relative error on `ΔθᵀHΔθ` is ~`fd_step²` plus the
+/// gradients' rounding `ε/h` ~1e-11 relative (docs/method.md); 1e-7 leaves room for a smooth
+/// tanh model's third derivative being larger than its second.
+#[test]
+fn the_predicted_change_by_exact_products_is_the_exact_quadratic() {
+    let s = spec();
+    let theta = s.init(&mut ChaCha8Rng::seed_from_u64(5));
+    let n = 40;
+    let x: Vec<f64> = (0..n * 4)
+        .map(|i| ((i * 17 % 13) as f64 / 6.0) - 1.0)
+        .collect();
+    let y: Vec<usize> = (0..n).map(|i| (i * 7) % 3).collect();
+    let net = Network::new(&s, Variant::Residual);
+    let eval = net.prepare(&x, &y);
+    let cfg = PruneConfig {
+        ratios: vec![0.2, 0.6],
+        ..PruneConfig::default()
+    };
+    let rows = |products: Products| {
+        let inputs = prune::SweepInputs {
+            eval: &eval,
+            cfg: &cfg,
+            products,
+            fd_step: 1e-5,
+            diag: None,
+            calibration: None,
+            basis: None,
+        };
+        let mut pruned = Vec::new();
+        let never = AtomicBool::new(false);
+        prune::sweep(&net, &theta, &inputs, &mut pruned, &never, &mut |_| {}).unwrap();
+        pruned
+    };
+    let (exact, fd) = (rows(Products::Exact), rows(Products::FiniteDifferences));
+    assert_eq!(exact.len(), 2);
+    let oracle = net.exact_hvp(&theta, &eval).unwrap();
+    for (e, f) in exact.iter().zip(&fd) {
+        // the measured numbers do not depend on the products
+        assert_eq!(
+            (e.row.loss_after, e.row.predicted_first, &e.keep),
+            (f.row.loss_after, f.row.predicted_first, &f.keep)
+        );
+        let dw: Vec<f64> = theta
+            .iter()
+            .zip(&e.keep)
+            .map(|(t, k)| if *k { 0.0 } else { -t })
+            .collect();
+        let mut hdw = vec![0.0; dw.len()];
+        oracle.hvp(&dw, &mut hdw);
+        let second = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
+        assert_eq!(e.row.predicted_second, second, "ratio {}", e.row.ratio);
+        let rel = (e.row.predicted_second - f.row.predicted_second).abs() / second.abs();
+        assert!(
+            second != 0.0 && rel < 1e-7,
+            "ratio {}: exact {second:e}, central {:e} (rel {rel:.1e})",
+            e.row.ratio,
+            f.row.predicted_second
+        );
+    }
+}
+
 #[test]
 fn sensitivity_formula() {
     assert_eq!(prune::sensitivity(2.0, 3.0), 0.5);
@@ -173,6 +239,7 @@ fn sweep_stops_at_the_next_row_after_a_cancel_and_keeps_what_it_finished() {
     let inputs = prune::SweepInputs {
         eval: &eval,
         cfg: &cfg,
+        products: Products::FiniteDifferences,
         fd_step: 1e-5,
         diag: None,
         calibration: None,

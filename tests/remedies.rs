@@ -152,6 +152,7 @@ fn finetuning_holds_masked_weights_at_exactly_zero() {
     let inputs = prune::SweepInputs {
         eval: &eval,
         cfg: &cfg,
+        products: resprune::config::Products::FiniteDifferences,
         fd_step: 1e-5,
         diag: None,
         calibration: None,

@@ -839,6 +839,7 @@ fn the_sweep_makes_one_row_per_granularity_defined_method_and_ratio() {
         let inputs = prune::SweepInputs {
             eval: &eval,
             cfg: &cfg,
+            products: resprune::config::Products::FiniteDifferences,
             fd_step: 1e-5,
             diag: Some(&diag),
             calibration: Some(&cal),
@@ -937,6 +938,7 @@ fn finetuning_starts_from_the_obs_update() {
     let inputs = prune::SweepInputs {
         eval: &eval,
         cfg: &cfg,
+        products: resprune::config::Products::FiniteDifferences,
         fd_step: 1e-5,
         diag: None,
         calibration: Some(&cal),

@@ -94,18 +94,19 @@ pub struct HessianConfig {
     pub dense_limit: usize,
     /// Histogram bins stored with the spectrum.
     pub bins: usize,
-    /// Relative finite-difference step for Hessian-vector products (see docs/method.md).
+    /// Relative central-difference step of differenced Hessian-vector products (see
+    /// docs/method.md); unused under exact products.
     pub fd_step: f64,
     /// How Lanczos, SLQ and Hutchinson difference the gradient: `central` (two gradients per
     /// product at `fd_step`, error ~1e-10) or `forward` (one gradient per product after one at
     /// theta, at its own step [`FORWARD_STEP`], error ~1e-8). The finite-difference dense
-    /// Hessian and the pruning prediction are always central at `fd_step`; with
-    /// `products = "exact"` only the pruning prediction differences the gradient.
+    /// Hessian and the pruning prediction are always central at `fd_step`; exact products
+    /// difference nothing.
     pub fd_scheme: FdScheme,
     /// `auto` (default: `exact` for the MLP, `finite_differences` for the transformer),
-    /// `finite_differences`, or `exact` (the MLP's forward-over-reverse products, for the
-    /// spectra; the pruning prediction stays central differences, so `fd_step` then applies
-    /// to it alone and `fd_scheme` to nothing).
+    /// `finite_differences`, or `exact` (the MLP's forward-over-reverse products: every
+    /// product of the spectra and of the pruning prediction, so `fd_step` and `fd_scheme`
+    /// then apply to nothing).
     pub products: ProductsChoice,
     /// Largest eigenvalues Lanczos reports.
     pub top_k: usize,

@@ -125,7 +125,7 @@ method = "auto"        # auto: dense up to dense_limit, else lanczos | dense | l
 samples = 0            # examples the loss is averaged over (first N of the train split), 0 = all
 dense_limit = {dl}
 bins = {bins}              # histogram bins stored in the record
-fd_step = 1e-5         # relative central-difference step: the pruning prediction, and the products when differenced
+fd_step = 1e-5         # relative central-difference step of differenced products (unused when exact)
 fd_scheme = "central"  # differenced products above dense_limit: central | forward (one gradient per product, error ~1e-8)
 products = "auto"      # auto: exact for the MLP, finite_differences for the transformer | finite_differences | exact (MLP only)
 top_k = 5              # lanczos: largest eigenvalues

@@ -342,6 +342,7 @@ pub fn prune(members: &mut [Member], ctx: &Ctx<'_>) -> Result<(), Stop<Experimen
         let inputs = prune::SweepInputs {
             eval: &m.eval,
             cfg,
+            products: curvature::products_for(&ctx.cfg.hessian, m.net.spec()),
             fd_step: ctx.cfg.hessian.fd_step,
             diag: m.diagonal.as_deref(),
             calibration: calibration.as_ref(),

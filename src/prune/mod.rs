@@ -5,8 +5,9 @@
 //! ([`criteria::defined`]; the others are skipped), at every ratio (`N:M` once, at `N/M`).
 //! Each row removes the `floor(ratio × units)` lowest-scoring units ([`criteria`]: scores of
 //! parameters, summed over a unit) and measures the loss and accuracy of the pruned model on
-//! the evaluation split beside the quadratic prediction `g·Δθ + ½ΔθᵀHΔθ`. For `obs`, `Δθ`
-//! includes the closed-form update of the kept weights ([`obs`]). The unstructured
+//! the evaluation split beside the quadratic prediction `g·Δθ + ½ΔθᵀHΔθ` (`HΔθ` by the
+//! spectrum's products: exact for the MLP by default, a central difference otherwise). For
+//! `obs`, `Δθ` includes the closed-form update of the kept weights ([`obs`]). The unstructured
 //! `magnitude`, `obd` and `curvature_gated` masks are [`method_mask`]'s, unchanged, so older
 //! records replay to the same numbers.
 
@@ -17,10 +18,10 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Granularity;
-use crate::config::{PruneConfig, PruneMethod, PruneScope, TrainConfig};
+use crate::config::{Products, PruneConfig, PruneMethod, PruneScope, TrainConfig};
 use crate::curvature::{BatchLoss, EigenBasis, FdHvp, Hvp, Mechanism};
 use crate::data::Dataset;
-use crate::model::{Activations, Eval, Network, ParamLayout, PreparedBatch};
+use crate::model::{Activations, Eval, ExactHvp, Network, ParamLayout, PreparedBatch};
 use crate::stop::Stop;
 use crate::train::{self, apply_mask};
 
@@ -412,6 +413,9 @@ pub struct Finetune<'a> {
 pub struct SweepInputs<'a> {
     pub eval: &'a PreparedBatch,
     pub cfg: &'a PruneConfig,
+    /// How the prediction's `HΔθ` is computed: the spectrum's products (`hessian.products`
+    /// resolved for the model); differenced centrally at `fd_step`.
+    pub products: Products,
     pub fd_step: f64,
     /// The Hessian diagonal, for `obd` and `curvature_gated`.
     pub diag: Option<&'a [f64]>,
@@ -463,6 +467,8 @@ pub enum PruneError {
         (damping * 10.0).max(0.1)
     )]
     Cholesky { layer: String, damping: f64 },
+    #[error("the predicted ΔL: {0}; set hessian.products = \"finite_differences\"")]
+    Products(String),
 }
 
 /// One row of a sweep with the mask it applied (`true` = kept), for fine-tuning and
@@ -547,12 +553,21 @@ pub fn sweep_with(
     let cfg = inputs.cfg;
     let mut g = vec![0.0; theta.len()];
     let before = net.loss_grad(theta, inputs.eval, &mut g);
+    // the pass at theta once for every row's product
+    let exact = match inputs.products {
+        Products::Exact => Some(
+            net.exact_hvp(theta, inputs.eval)
+                .map_err(|e| Stop::Failed(PruneError::Products(e.to_string())))?,
+        ),
+        Products::FiniteDifferences => None,
+    };
     let measure = Measure {
         net,
         theta,
         inputs,
         before,
         g,
+        exact,
     };
     for &granularity in &cfg.granularities {
         let units = units(net.spec(), net.variant(), net.layout(), granularity, cfg);
@@ -589,6 +604,8 @@ struct Measure<'a> {
     before: Eval,
     /// Gradient of the evaluation loss at `theta`.
     g: Vec<f64>,
+    /// The exact products on the evaluation split, when `inputs.products` asks for them.
+    exact: Option<ExactHvp>,
 }
 
 impl Measure<'_> {
@@ -613,11 +630,16 @@ impl Measure<'_> {
         let after = net.evaluate(&pruned, self.inputs.eval);
         let dw: Vec<f64> = pruned.iter().zip(theta).map(|(p, t)| p - t).collect();
         let mut hdw = vec![0.0; theta.len()];
-        let loss = BatchLoss {
-            net,
-            batch: self.inputs.eval,
-        };
-        FdHvp::new(&loss, theta, self.inputs.fd_step).hvp(&dw, &mut hdw);
+        match &self.exact {
+            Some(exact) => exact.hvp(&dw, &mut hdw),
+            None => {
+                let loss = BatchLoss {
+                    net,
+                    batch: self.inputs.eval,
+                };
+                FdHvp::new(&loss, theta, self.inputs.fd_step).hvp(&dw, &mut hdw)
+            }
+        }
         let first: f64 = self.g.iter().zip(&dw).map(|(a, b)| a * b).sum();
         let second: f64 = 0.5 * dw.iter().zip(&hdw).map(|(a, b)| a * b).sum::<f64>();
         let row = PruneRow {
