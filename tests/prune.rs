@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use resprune::config::{Products, PruneConfig, PruneScope};
-use resprune::model::{Activation, ModelSpec, Network, ParamKind, Variant};
+use resprune::model::{Activation, ModelSpec, Network, ParamKind, PreparedBatch, Variant};
 use resprune::prune::{self, mask_from_scores};
 
 fn spec() -> ModelSpec {
@@ -94,8 +94,8 @@ fn layer_scope_prunes_the_ratio_within_each_layer() {
     assert_eq!(sp[1].sparsity, 18.0 / 42.0);
 }
 
-#[test]
-fn sweep_rows_measure_the_pruned_model() {
+/// The residual [`spec`] at a fixed init, 40 evaluation examples, ratios 0.2 and 0.6.
+fn sweep_case() -> (Network, Vec<f64>, PreparedBatch, PruneConfig) {
     let s = spec();
     let theta = s.init(&mut ChaCha8Rng::seed_from_u64(5));
     let n = 40;
@@ -109,6 +109,12 @@ fn sweep_rows_measure_the_pruned_model() {
         ratios: vec![0.2, 0.6],
         ..PruneConfig::default()
     };
+    (net, theta, eval, cfg)
+}
+
+#[test]
+fn sweep_rows_measure_the_pruned_model() {
+    let (net, theta, eval, cfg) = sweep_case();
     let inputs = prune::SweepInputs {
         eval: &eval,
         cfg: &cfg,
@@ -166,19 +172,7 @@ fn sweep_rows_measure_the_pruned_model() {
 /// tanh model's third derivative being larger than its second.
 #[test]
 fn the_predicted_change_by_exact_products_is_the_exact_quadratic() {
-    let s = spec();
-    let theta = s.init(&mut ChaCha8Rng::seed_from_u64(5));
-    let n = 40;
-    let x: Vec<f64> = (0..n * 4)
-        .map(|i| ((i * 17 % 13) as f64 / 6.0) - 1.0)
-        .collect();
-    let y: Vec<usize> = (0..n).map(|i| (i * 7) % 3).collect();
-    let net = Network::new(&s, Variant::Residual);
-    let eval = net.prepare(&x, &y);
-    let cfg = PruneConfig {
-        ratios: vec![0.2, 0.6],
-        ..PruneConfig::default()
-    };
+    let (net, theta, eval, cfg) = sweep_case();
     let rows = |products: Products| {
         let inputs = prune::SweepInputs {
             eval: &eval,
